@@ -1,0 +1,93 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "aggregator/aggregator.h"
+#include "lockstep/v1/ingest.pb.h"
+
+namespace lockstep::aggregator {
+
+// Limits on what one proxy stream may send. Each violation is a per-entry Reject (the stream
+// goes on), except max_entries_per_report, which ends the stream (the proxy must split reports).
+struct IngestLimits {
+  size_t max_entries_per_report = 100'000;  // defs + history + samples
+  uint32_t max_series_id = 1u << 20;        // ids index a per-stream table: keep them dense
+  uint32_t max_gauge = 1'000'000;           // in_flight and held, per proxy and series
+  uint64_t max_requests_delta = 1'000'000'000;  // growth of one series between two reports
+  uint32_t max_history_buckets = 3600;
+  std::chrono::milliseconds max_clock_skew{5000};  // how far a history may reach past "now"
+  size_t max_rejects_listed = 256;  // per ack; further ones are counted and summarised
+};
+
+// Why a stream is ended (the gRPC front end maps this to a status code).
+struct IngestError {
+  enum class Code { kInvalidArgument, kFailedPrecondition, kResourceExhausted };
+  Code code;
+  std::string message;  // names the field and the rule
+};
+
+// The state of one proxy->scaler report stream, independent of the transport: validates the
+// hello, keeps the stream's series-id table (id -> the proxy's per-series state, which points at
+// the route's series) and applies each report exactly once. Not thread-safe: one stream, one
+// caller at a time (a gRPC reactor's reads are sequential).
+//
+// Per entry the hot path is: one bounds-checked vector lookup, a compare of the cumulative count
+// with the last applied one, a CAS on the ring slot, and relaxed adds for the total and the
+// gauges. No strings, no maps, no locks (the proxy's apply mutex is taken once per report).
+class IngestSession {
+ public:
+  IngestSession(Aggregator& aggregator, IngestLimits limits);
+  ~IngestSession();
+  IngestSession(const IngestSession&) = delete;
+  IngestSession& operator=(const IngestSession&) = delete;
+
+  // Handles one message: the first must be a hello, every later one a report. Fills `ack` (and
+  // sets *has_ack) for a report. An error means: end the stream with it.
+  std::optional<IngestError> handle(const lockstep::v1::ReportRequest& message,
+                                    Clock::SteadyTime received, lockstep::v1::ReportResponse* ack,
+                                    bool* has_ack);
+
+  // The two halves of handle(), without its accounting of refused streams.
+  std::optional<IngestError> hello(const lockstep::v1::Hello& hello);
+  std::optional<IngestError> report(const lockstep::v1::Report& report,
+                                    Clock::SteadyTime received, lockstep::v1::ReportResponse* ack);
+
+  bool said_hello() const { return epoch_ != nullptr; }
+  const std::string& proxy_id() const;
+  uint64_t boot_epoch() const;
+
+ private:
+  struct Rejects;
+  std::optional<IngestError> dispatch(const lockstep::v1::ReportRequest& message,
+                                      Clock::SteadyTime received,
+                                      lockstep::v1::ReportResponse* ack, bool* has_ack);
+  void apply_def(int index, const lockstep::v1::SeriesDef& def, Rejects& rejects);
+  void apply_history(int index, const lockstep::v1::SeriesHistory& h, int64_t now_ms,
+                     Clock::SteadyTime received, Rejects& rejects);
+  void apply_sample(int index, const lockstep::v1::SeriesSample& s, bool gauges_fresh,
+                    int64_t now_ms, Clock::SteadyTime received, Rejects& rejects);
+  void signal(Route& route, Clock::SteadyTime received);
+
+  Aggregator& aggregator_;
+  const IngestLimits limits_;
+  std::shared_ptr<WriterEpochs::Slot> writer_;
+  std::shared_ptr<ProxyEpoch> epoch_;
+  uint32_t history_granularity_ms_ = 1000;
+  // Indexed by the proxy's series id; null: not defined on this stream.
+  std::vector<ProxySeriesState*> slots_;
+  // base_requests of series defined on this stream that have had no sample yet (for history).
+  std::unordered_map<uint32_t, uint64_t> pending_base_;
+  // One entry per accepted definition: the stream references these routes until it ends.
+  std::vector<Route*> route_refs_;
+};
+
+// Validates a proxy id: [A-Za-z0-9._:-], 1..253 bytes.
+bool valid_proxy_id(const std::string& id);
+
+}  // namespace lockstep::aggregator

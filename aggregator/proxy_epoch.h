@@ -1,0 +1,108 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lockstep::aggregator {
+
+class RouteSeries;
+
+// What the aggregator remembers of one (proxy, boot epoch, series): the last cumulative request
+// count applied (so nothing counts twice) and the proxy's last gauges (so a change is applied as a
+// delta to the series sums). Guarded by the owning ProxyEpoch's apply mutex.
+struct ProxySeriesState {
+  uint64_t last_requests = 0;
+  uint32_t in_flight = 0;
+  uint32_t held = 0;
+  RouteSeries* series = nullptr;  // null: free (its route was evicted)
+};
+
+// Open-addressing map from a series id to a state index, 8 bytes a slot (linear probing,
+// backward-shift deletion). Not thread-safe.
+class SeriesIndex {
+ public:
+  std::optional<uint32_t> find(uint32_t series_id) const;
+  void insert(uint32_t series_id, uint32_t state_index);  // replaces an existing entry
+  bool erase(uint32_t series_id);
+  size_t size() const { return size_; }
+  size_t memory_bytes() const { return slots_.capacity() * sizeof(uint64_t); }
+
+ private:
+  static uint64_t entry(uint32_t key, uint32_t value) {
+    return (static_cast<uint64_t>(key) + 1) << 32 | value;
+  }
+  static uint32_t key_of(uint64_t e) { return static_cast<uint32_t>((e >> 32) - 1); }
+  size_t home(uint32_t key) const {
+    return (static_cast<uint64_t>(key) * 0x9E3779B97F4A7C15ULL >> 32) & (slots_.size() - 1);
+  }
+  void grow();
+
+  std::vector<uint64_t> slots_;  // 0: empty
+  size_t size_ = 0;
+};
+
+// One running process of one proxy (proxy_id + boot_epoch): its per-series states, which outlive
+// its streams so that a reconnect continues exactly where the last applied report left off.
+class ProxyEpoch {
+ public:
+  ProxyEpoch(std::string proxy_id, uint64_t boot_epoch);
+  ~ProxyEpoch();
+  ProxyEpoch(const ProxyEpoch&) = delete;
+  ProxyEpoch& operator=(const ProxyEpoch&) = delete;
+
+  const std::string& proxy_id() const { return proxy_id_; }
+  uint64_t boot_epoch() const { return boot_epoch_; }
+
+  // Serialises the application of this epoch's reports (one report at a time, even if two
+  // streams of the same process overlap during a reconnect) and the sweeps of its gauges. Taken
+  // once per report, never per entry.
+  std::mutex& apply_mutex() { return apply_mu_; }
+
+  // --- guarded by apply_mutex() ---
+  ProxySeriesState* find(const RouteSeries& series);
+  ProxySeriesState* create(RouteSeries& series, uint64_t last_requests);
+  // Forgets the state of a series (its route is being evicted).
+  void release(const RouteSeries& series);
+  // Subtracts this epoch's gauges from the series sums and zeroes them.
+  void drop_gauges();
+  // Gauges of reports with seq <= last applied are stale and ignored; a superseded epoch (its
+  // process restarted) never sets gauges again.
+  bool gauges_fresh(uint64_t seq) const { return !frozen_ && (!has_seq_ || seq > last_seq_); }
+  void saw_seq(uint64_t seq) {
+    if (!has_seq_ || seq > last_seq_) last_seq_ = seq;
+    has_seq_ = true;
+  }
+  void freeze() { frozen_ = true; }
+  size_t state_count() const { return index_.size(); }
+
+  // --- status, for the route rollout view (relaxed: independent status values) ---
+  std::atomic<uint64_t> route_table_version{0};
+  std::atomic<int64_t> last_report_unix_ms{0};
+  std::atomic<int64_t> connected_since_unix_ms{0};
+
+  // Bytes held by the states and the index. Takes apply_mutex().
+  size_t memory_bytes() const;
+
+ private:
+  static constexpr uint32_t kBlockBits = 10;  // 1024 states a block: stable addresses
+  ProxySeriesState& at(uint32_t i) { return blocks_[i >> kBlockBits][i & ((1u << kBlockBits) - 1)]; }
+
+  const std::string proxy_id_;
+  const uint64_t boot_epoch_;
+  mutable std::mutex apply_mu_;
+  // Guarded by apply_mu_:
+  std::vector<std::unique_ptr<ProxySeriesState[]>> blocks_;
+  uint32_t used_ = 0;
+  std::vector<uint32_t> free_;
+  SeriesIndex index_;
+  uint64_t last_seq_ = 0;
+  bool has_seq_ = false;
+  bool frozen_ = false;
+};
+
+}  // namespace lockstep::aggregator
