@@ -9,6 +9,7 @@
 //	chartcheck rules     --chart DIR --plain FILE [--docs operations.md] --promtool P --workdir D
 //	chartcheck dashboard --file JSON --promtool P --workdir D
 //	chartcheck values    --chart DIR [--readme README.md]                 # docs of every value
+//	chartcheck examples  --chart DIR --dir examples/mangopress            # manifests fit the chart
 package main
 
 import (
@@ -73,19 +74,20 @@ func (c *common) render(strict bool) (*Chart, map[string]interface{}, []Rendered
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: chartcheck render|check|fail|rules|dashboard|values [flags]")
+		fmt.Fprintln(os.Stderr, "usage: chartcheck render|check|fail|rules|dashboard|values|examples [flags]")
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	var c common
 	c.register(fs)
-	var expect, plain, file, readme, docs string
+	var expect, plain, file, readme, docs, dir string
 	fs.StringVar(&expect, "expect", "", "fail: the error must contain this text")
 	fs.StringVar(&plain, "plain", "", "rules: the plain rules file that must equal the chart's PrometheusRule")
 	fs.StringVar(&file, "file", "", "dashboard: the dashboard JSON")
 	fs.StringVar(&readme, "readme", "", "values: README whose values table must match values.yaml")
 	fs.StringVar(&docs, "docs", "", "rules: docs/operations.md, whose headings the runbook anchors must name")
+	fs.StringVar(&dir, "dir", "", "examples: the folder of example manifests")
 	_ = fs.Parse(args)
 
 	var problems []string
@@ -110,6 +112,8 @@ func main() {
 		problems = runDashboard(&c, file)
 	case "values":
 		problems = runValuesDoc(&c, readme)
+	case "examples":
+		problems = runExamples(&c, dir)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown subcommand %q\n", cmd)
 		os.Exit(2)
