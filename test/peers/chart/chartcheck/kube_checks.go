@@ -419,6 +419,7 @@ func CheckObjects(o *Objects, vals map[string]interface{}, namespace string) []s
 				sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 				add("%s: securityContext must forbid privilege escalation and make the root filesystem read-only", cw)
 			}
+			p = append(p, checkRestricted(cw, ps, c)...)
 			// --config=<path>: the file must be a key of a mounted ConfigMap, and parse as YAML.
 			for _, a := range c.Args {
 				if !strings.HasPrefix(a, "--config=") {
@@ -794,4 +795,50 @@ func sameStrings(a, b []string) bool {
 	sort.Strings(a2)
 	sort.Strings(b2)
 	return reflect.DeepEqual(a2, b2)
+}
+
+// checkRestricted applies the Pod Security Standards "restricted" profile to one container, so
+// the chart installs into namespaces labelled pod-security.kubernetes.io/enforce: restricted.
+func checkRestricted(where string, ps PodSpec, c Container) []string {
+	var p []string
+	podNonRoot, _ := ps.SecurityContext["runAsNonRoot"].(bool)
+	podSeccomp, _ := ps.SecurityContext["seccompProfile"].(map[string]interface{})
+	sc := c.SecurityContext
+	if sc == nil {
+		sc = &SecurityContext{}
+	}
+	if !(podNonRoot || (sc.RunAsNonRoot != nil && *sc.RunAsNonRoot)) || (sc.RunAsNonRoot != nil && !*sc.RunAsNonRoot) {
+		p = append(p, where+": restricted profile: runAsNonRoot must be true")
+	}
+	if uid, ok := ps.SecurityContext["runAsUser"].(float64); ok && uid == 0 {
+		p = append(p, where+": restricted profile: runAsUser 0")
+	}
+	seccomp := ""
+	if podSeccomp != nil {
+		seccomp, _ = podSeccomp["type"].(string)
+	}
+	if t := sc.SeccompProfile["type"]; t != "" {
+		seccomp = t
+	}
+	if seccomp != "RuntimeDefault" && seccomp != "Localhost" {
+		p = append(p, where+": restricted profile: seccompProfile.type must be RuntimeDefault or Localhost")
+	}
+	dropAll := false
+	if sc.Capabilities != nil {
+		for _, d := range sc.Capabilities.Drop {
+			dropAll = dropAll || d == "ALL"
+		}
+		for _, a := range sc.Capabilities.Add {
+			if a != "NET_BIND_SERVICE" {
+				p = append(p, where+": restricted profile: may add only NET_BIND_SERVICE, adds "+a)
+			}
+		}
+	}
+	if !dropAll {
+		p = append(p, where+": restricted profile: capabilities must drop ALL")
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		p = append(p, where+": privileged")
+	}
+	return p
 }

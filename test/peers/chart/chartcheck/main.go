@@ -7,7 +7,7 @@
 //	chartcheck check     --chart DIR [-f values.yaml]... [--promtool P --workdir D]
 //	chartcheck fail      --chart DIR -f bad.yaml --expect "message"       # must fail with it
 //	chartcheck rules     --chart DIR --plain FILE [--docs operations.md] --promtool P --workdir D
-//	chartcheck dashboard --file JSON --promtool P --workdir D
+//	chartcheck dashboard --file JSON --promtool P --workdir D [--emit exprs.json]
 //	chartcheck values    --chart DIR [--readme README.md]                 # docs of every value
 //	chartcheck examples  --chart DIR --dir examples/mangopress            # manifests fit the chart
 package main
@@ -33,6 +33,7 @@ type common struct {
 	apiVersions valueFiles
 	promtool    string
 	workdir     string
+	emit        string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -44,6 +45,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.Var(&c.apiVersions, "api-versions", "extra API group/version available (repeatable)")
 	fs.StringVar(&c.promtool, "promtool", "", "promtool binary (enables rule checks)")
 	fs.StringVar(&c.workdir, "workdir", "", "scratch directory for generated files")
+	fs.StringVar(&c.emit, "emit", "", "dashboard: write every panel expression (variables resolved) to this JSON file")
 }
 
 // render loads the chart, coalesces values and renders it.

@@ -386,6 +386,7 @@ func runDashboard(c *common, file string) []string {
 			add("dashboard lacks the %s variable", want)
 		}
 	}
+	var emitted []map[string]interface{}
 	ids := map[float64]bool{}
 	type cell struct{ x, y int }
 	used := map[cell]float64{}
@@ -452,6 +453,8 @@ func runDashboard(c *common, file string) []string {
 			}
 			rules = append(rules, map[string]interface{}{
 				"record": fmt.Sprintf("lockstep:dashboard:panel%v_%s", id, ref), "expr": sub})
+			emitted = append(emitted, map[string]interface{}{
+				"source": "dashboard", "panel": title, "refId": ref, "expr": sub})
 			exprs++
 		}
 	}
@@ -460,6 +463,13 @@ func runDashboard(c *common, file string) []string {
 		body, _ := yaml.Marshal(map[string]interface{}{"groups": []interface{}{
 			map[string]interface{}{"name": "lockstep-dashboard-expressions", "rules": rules}}})
 		p = append(p, promtoolCheckRules(c, "dashboard-expressions.rules.yaml", body)...)
+	}
+	// For the end-to-end test: every expression, variables resolved to "everything", as JSON.
+	if c.emit != "" {
+		data, _ := json.MarshalIndent(emitted, "", "  ")
+		if err := os.WriteFile(c.emit, append(data, '\n'), 0o644); err != nil {
+			p = append(p, err.Error())
+		}
 	}
 	keys := make([]string, 0, len(defined))
 	for k := range defined {
