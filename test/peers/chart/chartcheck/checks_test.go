@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -130,5 +131,77 @@ func TestGrafanaVariables(t *testing.T) {
 		map[string]bool{"namespace": true, "route": true})
 	if got != `rate(x{a=~".*", b=~".*", c=~".*"}[1m])` || !reflect.DeepEqual(undef, []string{"backend"}) {
 		t.Fatalf("got %q, undefined %v", got, undef)
+	}
+}
+
+// The templates keep their own checks for values that reach them without schema validation
+// (e.g. `helm template --skip-schema-validation`): each invalid values file that states an
+// "# expect-template:" message must fail with it when the schema is not applied.
+func TestTemplateChecksWithoutSchema(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(chartDir(), "../../test/peers/chart/invalid/*.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no invalid values files found")
+	}
+	n := 0
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		want := ""
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "# expect-template: ") {
+				want = strings.TrimPrefix(line, "# expect-template: ")
+			}
+		}
+		if want == "" {
+			continue
+		}
+		n++
+		ch, err := LoadChart(chartDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch.Schema = nil
+		user, err := ReadValuesFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Render(ch, CoalesceValues(ch.Defaults, user), RenderOptions{Release: Release{Name: "lockstep", Namespace: "ns"}})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s without schema: got %v, want an error containing %q", filepath.Base(f), err, want)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d files state an expect-template message", n)
+	}
+}
+
+func TestSchemaValidator(t *testing.T) {
+	one := 1.0
+	s := &Schema{Type: schemaTypes{"object"}, AdditionalProperties: &additional{Allowed: false},
+		Properties: map[string]*Schema{
+			"n":    {Type: schemaTypes{"integer"}, Minimum: &one},
+			"p":    {Ref: "#/definitions/pct"},
+			"list": {Type: schemaTypes{"array"}, Items: &Schema{Type: schemaTypes{"string"}, Enum: []interface{}{"a", "b"}}},
+			"free": {Type: schemaTypes{"object"}, AdditionalProperties: &additional{Allowed: true, Schema: &Schema{Type: schemaTypes{"string"}}}},
+		},
+		Definitions: map[string]*Schema{"pct": {Type: schemaTypes{"integer", "string"}, Pattern: "^[0-9]+%$"}},
+	}
+	errs := ValidateValues(s, map[string]interface{}{
+		"n": 0.0, "p": "50", "list": []interface{}{"a", "c"}, "free": map[string]interface{}{"x": 1.0}, "extra": true,
+	})
+	want := []string{
+		"(root): Additional property extra is not allowed",
+		"free.x: Invalid type. Expected: string, given: integer",
+		`list.1: must be one of "a", "b"`,
+		"n: Must be greater than or equal to 1",
+		"p: Does not match pattern '^[0-9]+%$'",
+	}
+	if strings.Join(errs, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(errs, "\n"), strings.Join(want, "\n"))
+	}
+	if errs := ValidateValues(s, map[string]interface{}{"n": 2.0, "p": 3.0, "list": []interface{}{"b"}}); len(errs) != 0 {
+		t.Fatalf("valid values rejected: %v", errs)
+	}
+	if errs := ValidateValues(s, map[string]interface{}{"n": 1.5}); len(errs) != 1 || !strings.Contains(errs[0], "given: number") {
+		t.Fatalf("1.5 is not an integer: %v", errs)
 	}
 }

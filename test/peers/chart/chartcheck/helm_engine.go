@@ -50,6 +50,7 @@ type Chart struct {
 	Defaults  map[string]interface{}
 	Templates map[string]string // "<chart>/templates/<rel>" -> text
 	Files     Files             // every other file, as .Files sees it
+	Schema    *Schema           // values.schema.json, if the chart has one
 }
 
 // Files is .Files: the chart's non-template files by chart-relative path.
@@ -155,6 +156,9 @@ func LoadChart(dir string) (*Chart, error) {
 		if c.Defaults == nil {
 			c.Defaults = map[string]interface{}{}
 		}
+	}
+	if c.Schema, err = LoadSchema(dir); err != nil {
+		return nil, err
 	}
 	ignore := []string{}
 	if data, err := os.ReadFile(filepath.Join(dir, ".helmignore")); err == nil {
@@ -396,6 +400,13 @@ const recursionLimit = 1000
 // Render renders every template of the chart whose base name does not start with "_".
 // NOTES.txt is rendered too (Helm renders it for install output) and returned like the others.
 func Render(c *Chart, values map[string]interface{}, opt RenderOptions) ([]Rendered, error) {
+	// Like Helm, refuse values that do not meet values.schema.json before rendering anything.
+	if c.Schema != nil {
+		if errs := ValidateValues(c.Schema, values); len(errs) > 0 {
+			return nil, fmt.Errorf("values don't meet the specifications of the schema(s) in the following chart(s):\n%s:\n- %s",
+				c.Metadata.Name, strings.Join(errs, "\n- "))
+		}
+	}
 	kv := opt.KubeVersion
 	if kv == "" {
 		kv = "v1.29.0"

@@ -121,6 +121,14 @@ const tableStart, tableEnd = "<!-- values:start -->", "<!-- values:end -->"
 
 func runValuesDoc(c *common, readme string) []string {
 	table, problems := valuesTable(c.chart)
+	if ch, err := LoadChart(c.chart); err != nil {
+		problems = append(problems, err.Error())
+	} else if ch.Schema == nil {
+		problems = append(problems, "the chart has no values.schema.json")
+	} else {
+		problems = append(problems, schemaMatchesValues(ch.Schema, ch.Defaults, "")...)
+		problems = append(problems, ValidateValues(ch.Schema, ch.Defaults)...)
+	}
 	if readme == "" {
 		fmt.Print(table)
 		return problems
@@ -140,4 +148,36 @@ func runValuesDoc(c *common, readme string) []string {
 	}
 	fmt.Printf("%d values documented\n", strings.Count(table, "\n")-2)
 	return problems
+}
+
+// schemaMatchesValues: every key of values.yaml has a schema property and every schema property
+// is a key of values.yaml, so the schema cannot lag behind or keep stale keys.
+func schemaMatchesValues(s *Schema, defaults map[string]interface{}, path string) []string {
+	var p []string
+	for k, v := range defaults {
+		child := k
+		if path != "" {
+			child = path + "." + k
+		}
+		ps, ok := s.Properties[k]
+		if !ok {
+			if s.AdditionalProperties == nil || !s.AdditionalProperties.Allowed {
+				p = append(p, fmt.Sprintf("values.schema.json: %s is in values.yaml but not in the schema", child))
+			}
+			continue
+		}
+		if m, ok := v.(map[string]interface{}); ok && ps.Ref == "" && len(ps.Properties) > 0 {
+			p = append(p, schemaMatchesValues(ps, m, child)...)
+		}
+	}
+	for k := range s.Properties {
+		if _, ok := defaults[k]; !ok {
+			child := k
+			if path != "" {
+				child = path + "." + k
+			}
+			p = append(p, fmt.Sprintf("values.schema.json: %s is in the schema but not in values.yaml", child))
+		}
+	}
+	return p
 }
