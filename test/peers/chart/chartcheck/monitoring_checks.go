@@ -42,6 +42,12 @@ var knownMetrics = map[string]bool{
 	"lockstep_proxy_upstream_errors_total": true, "lockstep_proxy_upstream_connections": true,
 	"lockstep_proxy_route_table_version": true, "lockstep_proxy_scaler_connected": true,
 	"lockstep_proxy_reports_total": true,
+	// added by the proxy beyond the brief's list
+	"lockstep_proxy_routed_requests_total": true, "lockstep_proxy_request_rejects_total": true,
+	"lockstep_proxy_client_connections": true, "lockstep_proxy_urgent_report_delay_seconds": true,
+	"lockstep_proxy_routes": true, "lockstep_proxy_route_tables_total": true,
+	"lockstep_proxy_route_table_rejects_total": true, "lockstep_proxy_route_source": true,
+	"lockstep_proxy_report_rejects_total": true,
 }
 
 var histograms = map[string]bool{
@@ -49,6 +55,7 @@ var histograms = map[string]bool{
 	"lockstep_scaler_keda_request_duration_seconds": true,
 	"lockstep_scaler_ingest_apply_duration_seconds": true,
 	"lockstep_proxy_request_duration_seconds":       true,
+	"lockstep_proxy_urgent_report_delay_seconds":    true,
 }
 
 var promqlKeywords = map[string]bool{
