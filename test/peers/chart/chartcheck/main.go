@@ -10,6 +10,7 @@
 //	chartcheck dashboard --file JSON --promtool P --workdir D [--emit exprs.json]
 //	chartcheck values    --chart DIR [--readme README.md]                 # docs of every value
 //	chartcheck examples  --chart DIR --dir examples/mangopress            # manifests fit the chart
+//	chartcheck configs   --chart DIR [-f values.yaml]... --dir OUT        # the programs' config files
 package main
 
 import (
@@ -76,7 +77,7 @@ func (c *common) render(strict bool) (*Chart, map[string]interface{}, []Rendered
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: chartcheck render|check|fail|rules|dashboard|values|examples [flags]")
+		fmt.Fprintln(os.Stderr, "usage: chartcheck render|check|fail|rules|dashboard|values|examples|configs [flags]")
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
@@ -89,7 +90,7 @@ func main() {
 	fs.StringVar(&file, "file", "", "dashboard: the dashboard JSON")
 	fs.StringVar(&readme, "readme", "", "values: README whose values table must match values.yaml")
 	fs.StringVar(&docs, "docs", "", "rules: docs/operations.md, whose headings the runbook anchors must name")
-	fs.StringVar(&dir, "dir", "", "examples: the folder of example manifests")
+	fs.StringVar(&dir, "dir", "", "examples: the folder of example manifests; configs: where to write them")
 	_ = fs.Parse(args)
 
 	var problems []string
@@ -116,6 +117,8 @@ func main() {
 		problems = runValuesDoc(&c, readme)
 	case "examples":
 		problems = runExamples(&c, dir)
+	case "configs":
+		problems = runConfigs(&c, dir)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown subcommand %q\n", cmd)
 		os.Exit(2)

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// runConfigs writes the programs' config files as the chart renders them (the data of the
+// <fullname>-scaler and <fullname>-proxy ConfigMaps) into dir, so that the programs' own
+// settings loaders can be run on exactly what a pod would read.
+func runConfigs(c *common, dir string) []string {
+	if dir == "" {
+		return []string{"--dir is required"}
+	}
+	_, _, out, err := c.render(false)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	o, p := Decode(out)
+	if len(p) > 0 {
+		return p
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return []string{err.Error()}
+	}
+	written := 0
+	for _, cm := range o.ConfigMaps {
+		for key, data := range cm.Data {
+			if (strings.HasSuffix(cm.Metadata.Name, "-scaler") && key == "scaler.yaml") ||
+				(strings.HasSuffix(cm.Metadata.Name, "-proxy") && key == "proxy.yaml") {
+				if err := os.WriteFile(filepath.Join(dir, key), []byte(data), 0o644); err != nil {
+					return []string{err.Error()}
+				}
+				written++
+			}
+		}
+	}
+	if written != 2 {
+		return []string{fmt.Sprintf("expected scaler.yaml and proxy.yaml, found %d config files", written)}
+	}
+	fmt.Printf("wrote scaler.yaml and proxy.yaml to %s\n", dir)
+	return nil
+}
