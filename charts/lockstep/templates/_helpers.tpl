@@ -252,6 +252,17 @@ The programs' YAML config files. The key names follow docs/configuration.md; `sc
       "scalerDns" (printf "%s:%d" (include "lockstep.scaler.headlessFQDN" .) (int .Values.scaler.ports.ingest))
       "logLevel" .Values.proxy.logLevel
       "timeouts" (dict "shutdownDelay" .Values.proxy.shutdownDelay "drain" .Values.proxy.drainTimeout) -}}
+{{- /* A container sees every core of its node; with a CPU limit, run one worker per limited core. */ -}}
+{{- with (dig "limits" "cpu" "" .Values.proxy.resources) -}}
+{{- $cpu := toString . -}}
+{{- $cores := 0.0 -}}
+{{- if hasSuffix "m" $cpu -}}
+{{- $cores = divf (float64 (trimSuffix "m" $cpu)) 1000.0 -}}
+{{- else -}}
+{{- $cores = float64 $cpu -}}
+{{- end -}}
+{{- $_ := set $cfg "workers" (max 1 (int (ceil $cores))) -}}
+{{- end -}}
 {{- if .Values.tls.enabled -}}
 {{- $scalerTls := dict "serverName" (include "lockstep.scaler.headlessFQDN" .) "caFile" (printf "%s/client/ca.crt" $tls) -}}
 {{- if .Values.tls.ingest.clientAuth -}}

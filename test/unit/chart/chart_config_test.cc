@@ -56,6 +56,7 @@ TEST_CASE("the ha profile's overrides reach the proxy") {
   REQUIRE(loaded.settings.has_value());
   CHECK(loaded.settings->listen == "0.0.0.0:8081");
   CHECK(loaded.settings->log_level == lockstep::LogLevel::kWarn);
+  CHECK(loaded.settings->workers == 2);  // CPU limit 1500m, rounded up
 }
 
 TEST_CASE("a key the proxy does not know is refused, naming it") {

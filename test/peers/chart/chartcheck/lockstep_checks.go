@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -306,6 +307,21 @@ func checkLockstep(ch *Chart, o *Objects, vals map[string]interface{}, c *common
 			if !ok {
 				add("headless Service does not expose port %d → grpc-ingest", ingestPort)
 			}
+		}
+		// With a CPU limit, one worker per limited core (rounded up); else the proxy's default.
+		wantWorkers := ""
+		if cpu := pc.Resources.Limits["cpu"]; cpu != "" {
+			var cores float64
+			if strings.HasSuffix(cpu, "m") {
+				fmt.Sscanf(strings.TrimSuffix(cpu, "m"), "%g", &cores)
+				cores /= 1000
+			} else {
+				fmt.Sscanf(cpu, "%g", &cores)
+			}
+			wantWorkers = fmt.Sprint(int(math.Max(1, math.Ceil(cores))))
+		}
+		if _, userSet := lookupPath(vals, "proxy.config.workers").(float64); !userSet && str(lookupPath(pcfg, "workers")) != wantWorkers {
+			add("proxy config workers = %q, want %q for CPU limit %q", str(lookupPath(pcfg, "workers")), wantWorkers, pc.Resources.Limits["cpu"])
 		}
 		if sum := sha256.Sum256([]byte(strings.TrimSuffix(ptext, "\n"))); proxy.Spec.Template.Metadata.Annotations["checksum/config"] != hex.EncodeToString(sum[:]) {
 			add("proxy: checksum/config annotation does not match the config")
