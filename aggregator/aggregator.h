@@ -155,6 +155,13 @@ class Aggregator {
   ActivityListener* activity_listener() const { return listener_.load(std::memory_order_acquire); }
   IngestStats& stats() { return stats_; }
 
+  // Orders "counters updated" against "route armed" (a Dekker pair without fences, which
+  // TSan cannot check): the ingest path passes the gate after applying a report and before
+  // reading the routes' armed flags; the scaler passes it after arming and before evaluating.
+  // Both are acq_rel RMWs on one atomic, so whichever passes second sees the other's writes.
+  // Once per report and per evaluation round, not per entry.
+  void pass_activity_gate() { activity_gate_.fetch_add(1, std::memory_order_acq_rel); }
+
   // --- maintenance: expire gauges, forget proxies, evict idle routes, drain reshaped rings ---
   void sweep();
 
@@ -194,6 +201,7 @@ class Aggregator {
   const int64_t started_unix_ms_;
   WriterEpochs writer_epochs_;
   std::atomic<ActivityListener*> listener_{nullptr};
+  std::atomic<uint64_t> activity_gate_{0};
   IngestStats stats_;
 
   mutable std::mutex routes_mu_;

@@ -147,13 +147,14 @@ std::optional<IngestError> IngestSession::report(const v1::Report& report,
     epoch_->saw_seq(report.seq());
     for (int i = 0; i < report.defs_size(); ++i) apply_def(i, report.defs(i), rejects);
     for (int i = 0; i < report.history_size(); ++i) {
-      apply_history(i, report.history(i), now_ms, received, rejects);
+      apply_history(i, report.history(i), now_ms, rejects);
     }
     for (int i = 0; i < report.samples_size(); ++i) {
-      apply_sample(i, report.samples(i), fresh, now_ms, received, rejects);
+      apply_sample(i, report.samples(i), fresh, now_ms, rejects);
     }
   }
   writer_->exit();
+  signal_activity(received);
   rejects.finish();
   epoch_->route_table_version.store(report.route_table_version(), std::memory_order_relaxed);
   epoch_->last_report_unix_ms.store(now_ms, std::memory_order_relaxed);
@@ -218,7 +219,7 @@ void IngestSession::apply_def(int index, const v1::SeriesDef& def, Rejects& reje
 }
 
 void IngestSession::apply_history(int index, const v1::SeriesHistory& h, int64_t now_ms,
-                                  Clock::SteadyTime received, Rejects& rejects) {
+                                  Rejects& rejects) {
   const std::string field = "history[" + std::to_string(index) + "]";
   const uint32_t id = h.id();
   ProxySeriesState* st = id < slots_.size() ? slots_[id] : nullptr;
@@ -279,12 +280,12 @@ void IngestSession::apply_history(int index, const v1::SeriesHistory& h, int64_t
   st->last_requests = std::max(st->last_requests, c);
   if (credited) {
     route.touch(now_ms);
-    signal(route, received);
+    active_routes_.push_back(&route);
   }
 }
 
 void IngestSession::apply_sample(int index, const v1::SeriesSample& s, bool gauges_fresh,
-                                 int64_t now_ms, Clock::SteadyTime received, Rejects& rejects) {
+                                 int64_t now_ms, Rejects& rejects) {
   const uint32_t id = s.id();
   ProxySeriesState* st = id < slots_.size() ? slots_[id] : nullptr;
   if (st == nullptr) [[unlikely]] {
@@ -331,14 +332,24 @@ void IngestSession::apply_sample(int index, const v1::SeriesSample& s, bool gaug
   if (delta > 0 || st->in_flight > 0 || st->held > 0) {
     Route& route = series.route();
     route.touch(now_ms);
-    signal(route, received);
+    // Checked for arming after the report (one fence per report, not per entry).
+    active_routes_.push_back(&route);
   }
 }
 
-void IngestSession::signal(Route& route, Clock::SteadyTime received) {
-  if (route.armed() && route.disarm()) {
-    if (ActivityListener* l = aggregator_.activity_listener()) l->on_route_activity(route, received);
+void IngestSession::signal_activity(Clock::SteadyTime received) {
+  if (active_routes_.empty()) return;
+  // Either the scaler's evaluation sees this report's counts, or the loads below see the route
+  // armed (see Aggregator::pass_activity_gate).
+  aggregator_.pass_activity_gate();
+  ActivityListener* listener = aggregator_.activity_listener();
+  for (Route* route : active_routes_) {
+    if (route->armed() && route->disarm() && listener != nullptr) {
+      route->note_signal(received);
+      listener->on_route_activity(*route, received);
+    }
   }
+  active_routes_.clear();
 }
 
 }  // namespace lockstep::aggregator

@@ -69,10 +69,11 @@ class IngestSession {
                                       lockstep::v1::ReportResponse* ack, bool* has_ack);
   void apply_def(int index, const lockstep::v1::SeriesDef& def, Rejects& rejects);
   void apply_history(int index, const lockstep::v1::SeriesHistory& h, int64_t now_ms,
-                     Clock::SteadyTime received, Rejects& rejects);
+                     Rejects& rejects);
   void apply_sample(int index, const lockstep::v1::SeriesSample& s, bool gauges_fresh,
-                    int64_t now_ms, Clock::SteadyTime received, Rejects& rejects);
-  void signal(Route& route, Clock::SteadyTime received);
+                    int64_t now_ms, Rejects& rejects);
+  // Wakes the activation listener for armed routes this report made active.
+  void signal_activity(Clock::SteadyTime received);
 
   Aggregator& aggregator_;
   const IngestLimits limits_;
@@ -85,6 +86,8 @@ class IngestSession {
   std::unordered_map<uint32_t, uint64_t> pending_base_;
   // One entry per accepted definition: the stream references these routes until it ends.
   std::vector<Route*> route_refs_;
+  // Routes that got requests or non-zero gauges in the report being applied.
+  std::vector<Route*> active_routes_;
 };
 
 // Validates a proxy id: [A-Za-z0-9._:-], 1..253 bytes.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aggregator/bucket_ring.h"
+#include "common/clock.h"
 
 namespace lockstep::aggregator {
 
@@ -141,12 +142,18 @@ class Route {
     }
   }
 
-  // Activation wake-up. The scaler arms a route while it waits for it to become active; the
-  // ingest path disarms it (exchange, acq_rel: its counter updates happen-before the listener's
-  // reads) and signals once.
-  void arm() { armed_.store(true, std::memory_order_release); }
+  // Activation wake-up. The scaler arms a route while it waits for it to become active, passes the
+  // aggregator's activity gate and evaluates it; the ingest path updates counters, passes the
+  // gate, and disarms an armed route (exchange: exactly one signal per arming). The gate makes
+  // sure a report landing while the scaler arms is seen by one side or the other.
+  void arm() { armed_.store(true, std::memory_order_relaxed); }
   bool armed() const { return armed_.load(std::memory_order_relaxed); }
   bool disarm() { return armed_.exchange(false, std::memory_order_acq_rel); }
+  // When the report that disarmed the route arrived (steady ns), for the activation latency.
+  void note_signal(Clock::SteadyTime t) {
+    signal_steady_ns_.store(t.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  int64_t signal_steady_ns() const { return signal_steady_ns_.load(std::memory_order_relaxed); }
 
  private:
   friend class Aggregator;
@@ -161,6 +168,7 @@ class Route {
   std::atomic<int64_t> observed_since_ms_;
   std::atomic<int64_t> last_activity_ms_;
   std::atomic<bool> armed_{false};
+  std::atomic<int64_t> signal_steady_ns_{0};
 
   // Guarded by the aggregator mutex:
   int stream_refs_ = 0;          // live ingest streams that defined one of its series
