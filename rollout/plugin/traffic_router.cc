@@ -1,0 +1,339 @@
+#include "rollout/plugin/traffic_router.h"
+
+#include <algorithm>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "rollout/kube/resource.h"
+#include "rollout/plugin/admin_client.h"
+
+namespace lockstep::plugin {
+namespace {
+
+std::string kube_failure(const kube::KubeResponse& r, const std::string& what) {
+  if (r.status == 0) return what + ": the Kubernetes API is unreachable: " + r.error;
+  std::string out = what + ": HTTP " + std::to_string(r.status);
+  if (!r.reason.empty()) out += " " + r.reason;
+  if (!r.error.empty()) out += ": " + r.error;
+  if (r.status == 403) {
+    out += " (the Argo Rollouts controller's ServiceAccount needs get and patch on "
+           "scaledobjects.keda.sh; see docs/plugin.md)";
+  }
+  return out;
+}
+
+// Compares what routing depends on: services, weights and additional destinations.
+bool same_weights(const SplitSpec& a, const SplitSpec& b) {
+  if (a.stable_service != b.stable_service || a.canary_service != b.canary_service ||
+      a.canary_weight != b.canary_weight || a.additional.size() != b.additional.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.additional.size(); ++i) {
+    if (a.additional[i].service_name != b.additional[i].service_name ||
+        a.additional[i].weight != b.additional[i].weight) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TrafficRouter::TrafficRouter(RouterOptions options, KubeConfigLoader loader, Logger log)
+    : options_(std::move(options)), loader_(std::move(loader)), log_(std::move(log)) {}
+
+kube::KubeClient* TrafficRouter::client(std::string& error) {
+  std::lock_guard<std::mutex> lock(client_mu_);
+  if (client_) return client_.get();
+  // Built lazily and retried on every call: Argo calls InitPlugin only once per process, so a
+  // transient failure there must not leave the plugin broken until the controller restarts.
+  kube::KubeConfig config;
+  if (!loader_(config, error)) {
+    error = "cannot configure the Kubernetes client: " + error;
+    return nullptr;
+  }
+  client_ = kube::KubeClient::create(std::move(config), options_.kube, error);
+  if (!client_) {
+    error = "cannot create the Kubernetes client: " + error;
+    return nullptr;
+  }
+  log_.info("Kubernetes client ready", {{"server", client_->config().server_url()}});
+  return client_.get();
+}
+
+std::string TrafficRouter::init() {
+  std::string error;
+  if (client(error) == nullptr) return error;
+  return {};
+}
+
+SplitSpec TrafficRouter::desired_split(const RolloutRef& ro, int64_t desired,
+                                       const std::vector<WeightDestination>& additional) const {
+  SplitSpec s;
+  s.stable_service = ro.stable_service;
+  s.canary_service = ro.canary_service;
+  s.canary_weight = desired;
+  s.max_weight = ro.max_weight;
+  s.additional = additional;
+  return s;
+}
+
+std::string TrafficRouter::update_split(const RolloutRef& ro,
+                                        const std::function<void(SplitSpec&)>& mutate) {
+  std::string error;
+  kube::KubeClient* kc = client(error);
+  if (kc == nullptr) return error;
+  const std::string& so = ro.config.scaled_object;
+  const std::string object = "ScaledObject " + ro.ns + "/" + so;
+  for (int attempt = 0; attempt <= options_.conflict_retries; ++attempt) {
+    const kube::KubeResponse got = kc->get(kube::kScaledObjects, ro.ns, so);
+    SplitSpec current;
+    bool has_current = false;
+    std::string current_text;
+    if (got.status == 404) {
+      SplitSpec wanted;
+      wanted.stable_service = ro.stable_service;
+      wanted.canary_service = ro.canary_service;
+      wanted.max_weight = ro.max_weight;
+      mutate(wanted);
+      if (wanted.is_default()) {
+        // Nothing to remove from an object that does not exist.
+        log_.warn("ScaledObject not found; nothing to reset", {{"rollout", ro.id()}, {"scaledObject", so}});
+        return {};
+      }
+      return object + " not found (the plugin config's scaledObjectName defaults to the Rollout's name)";
+    }
+    if (!got.ok()) return kube_failure(got, "reading " + object);
+    const nlohmann::json& meta = got.body.is_object() ? got.body.value("metadata", nlohmann::json::object())
+                                                      : nlohmann::json::object();
+    const std::string resource_version = meta.value("resourceVersion", std::string());
+    if (meta.contains("annotations") && meta["annotations"].is_object() &&
+        meta["annotations"].contains(kSplitAnnotation) &&
+        meta["annotations"][std::string(kSplitAnnotation)].is_string()) {
+      current_text = meta["annotations"][std::string(kSplitAnnotation)].get<std::string>();
+      std::string parse_error;
+      has_current = split_from_json(current_text, current, parse_error);
+      if (!has_current) {
+        log_.warn("replacing an unreadable split annotation",
+                  {{"rollout", ro.id()}, {"scaledObject", so}, {"error", parse_error}});
+      }
+    }
+    SplitSpec next = has_current ? current : SplitSpec{};
+    // The Services and maximum come from the Rollout every time (ping-pong swaps them).
+    next.stable_service = ro.stable_service;
+    next.canary_service = ro.canary_service;
+    next.max_weight = ro.max_weight;
+    mutate(next);
+    const bool remove = next.is_default();
+    if ((remove && current_text.empty()) || (has_current && !remove && next == current)) {
+      return {};  // already so: no write, so repeated calls cost one GET
+    }
+    nlohmann::json annotations = nlohmann::json::object();
+    annotations[std::string(kSplitAnnotation)] =
+        remove ? nlohmann::json(nullptr) : nlohmann::json(split_to_json(next));
+    nlohmann::json patch = {{"metadata", {{"annotations", annotations}}}};
+    // The resourceVersion makes the patch conditional: a concurrent writer causes 409, not a
+    // lost update.
+    if (!resource_version.empty()) patch["metadata"]["resourceVersion"] = resource_version;
+    const kube::KubeResponse patched = kc->merge_patch(kube::kScaledObjects, ro.ns, so, patch);
+    if (patched.status == 409) {
+      log_.debug("conflict writing the split, retrying", {{"rollout", ro.id()}, {"attempt", std::to_string(attempt)}});
+      continue;
+    }
+    if (!patched.ok()) return kube_failure(patched, "patching " + object);
+    log_.info(remove ? "split annotation removed" : "split annotation written",
+              {{"rollout", ro.id()},
+               {"scaledObject", so},
+               {"split", remove ? std::string("-") : split_to_json(next)}});
+    return {};
+  }
+  return "patching " + object + ": still conflicting after " +
+         std::to_string(options_.conflict_retries + 1) + " attempts";
+}
+
+std::string TrafficRouter::set_weight(const RolloutRef& ro, int64_t desired,
+                                      const std::vector<WeightDestination>& additional) {
+  std::string error;
+  if (!validate_split(ro, desired, additional, error)) return error;
+  return update_split(ro, [&](SplitSpec& s) {
+    s.canary_weight = desired;
+    s.additional = additional;
+  });
+}
+
+std::string TrafficRouter::set_header_route(const RolloutRef& ro, const HeaderRoute& route) {
+  if (!ro.managed_routes.empty() &&
+      std::find(ro.managed_routes.begin(), ro.managed_routes.end(), route.name) ==
+          ro.managed_routes.end()) {
+    return "header route \"" + route.name +
+           "\" is not listed in spec.strategy.canary.trafficRouting.managedRoutes";
+  }
+  return update_split(ro, [&](SplitSpec& s) {
+    auto& routes = s.header_routes;
+    routes.erase(std::remove_if(routes.begin(), routes.end(),
+                                [&](const HeaderRoute& r) { return r.name == route.name; }),
+                 routes.end());
+    // A route without matches is Argo's way of removing it.
+    if (!route.matches.empty()) routes.push_back(route);
+  });
+}
+
+std::string TrafficRouter::set_mirror_route(const RolloutRef& ro, const MirrorRoute& route) {
+  (void)ro;
+  if (route.matches == 0) return {};  // removing a mirror route: none was ever created
+  return "mirror route \"" + route.name +
+         "\": the lockstep proxy does not mirror traffic, so setMirrorRoute steps cannot be "
+         "applied (remove the step, or use a setHeaderRoute step)";
+}
+
+std::string TrafficRouter::remove_managed_routes(const RolloutRef& ro) {
+  return update_split(ro, [](SplitSpec& s) { s.header_routes.clear(); });
+}
+
+std::string TrafficRouter::update_hash(const RolloutRef& ro, const std::string& canary_hash,
+                                       const std::string& stable_hash,
+                                       const std::vector<WeightDestination>& additional) {
+  {
+    std::lock_guard<std::mutex> lock(hashes_mu_);
+    hashes_[ro.id()] = Hashes{canary_hash, stable_hash, additional};
+  }
+  log_.debug("hashes recorded",
+             {{"rollout", ro.id()}, {"canaryHash", canary_hash}, {"stableHash", stable_hash}});
+  return {};
+}
+
+bool TrafficRouter::hashes(const std::string& rollout_id, Hashes& out) const {
+  std::lock_guard<std::mutex> lock(hashes_mu_);
+  const auto it = hashes_.find(rollout_id);
+  if (it == hashes_.end()) return false;
+  out = it->second;
+  return true;
+}
+
+Verification TrafficRouter::verify_weight(const RolloutRef& ro, int64_t desired,
+                                          const std::vector<WeightDestination>& additional) {
+  std::string error;
+  if (!validate_split(ro, desired, additional, error)) {
+    log_.warn("VerifyWeight: invalid split", {{"rollout", ro.id()}, {"error", error}});
+    return Verification::kNotVerified;
+  }
+  kube::KubeClient* kc = client(error);
+  if (kc == nullptr) {
+    log_.warn("VerifyWeight: not verified", {{"rollout", ro.id()}, {"reason", error}});
+    return Verification::kNotVerified;
+  }
+  const std::string service =
+      ro.config.scaler_service.empty() ? options_.scaler_service : ro.config.scaler_service;
+  const std::string ns =
+      ro.config.scaler_namespace.empty() ? options_.scaler_namespace : ro.config.scaler_namespace;
+  const std::string port_spec =
+      ro.config.scaler_admin_port.empty() ? options_.scaler_admin_port : ro.config.scaler_admin_port;
+  kube::ListOptions list_options;
+  list_options.label_selector = "kubernetes.io/service-name=" + service;
+  const kube::ListResult slices = kc->list(kube::kEndpointSlices, ns, list_options);
+  if (!slices.ok()) {
+    log_.warn("VerifyWeight: not verified",
+              {{"rollout", ro.id()},
+               {"reason", kube_failure(slices.response, "listing the EndpointSlices of Service " +
+                                                            ns + "/" + service)}});
+    return Verification::kNotVerified;
+  }
+  const bool numeric_port =
+      !port_spec.empty() && std::all_of(port_spec.begin(), port_spec.end(),
+                                        [](unsigned char c) { return c >= '0' && c <= '9'; });
+  std::vector<std::pair<std::string, uint16_t>> replicas;
+  for (const nlohmann::json& slice : slices.items) {
+    const std::string type = slice.value("addressType", std::string());
+    if (type != "IPv4" && type != "IPv6") continue;  // FQDN endpoints would need DNS
+    uint16_t port = numeric_port ? static_cast<uint16_t>(std::stoi(port_spec)) : 0;
+    if (!numeric_port && slice.contains("ports") && slice["ports"].is_array()) {
+      for (const auto& p : slice["ports"]) {
+        if (p.is_object() && p.value("name", std::string()) == port_spec &&
+            p.contains("port") && p["port"].is_number_integer()) {
+          port = static_cast<uint16_t>(p["port"].get<int>());
+        }
+      }
+    }
+    if (port == 0 || !slice.contains("endpoints") || !slice["endpoints"].is_array()) continue;
+    for (const auto& ep : slice["endpoints"]) {
+      if (!ep.is_object()) continue;
+      // A missing `ready` condition means ready (discovery/v1).
+      const auto conditions = ep.value("conditions", nlohmann::json::object());
+      if (conditions.is_object() && conditions.contains("ready") &&
+          conditions["ready"].is_boolean() && !conditions["ready"].get<bool>()) {
+        continue;
+      }
+      if (ep.contains("addresses") && ep["addresses"].is_array() && !ep["addresses"].empty() &&
+          ep["addresses"][0].is_string()) {
+        replicas.emplace_back(ep["addresses"][0].get<std::string>(), port);
+      }
+    }
+  }
+  if (replicas.empty()) {
+    log_.warn("VerifyWeight: not verified",
+              {{"rollout", ro.id()},
+               {"reason", "no ready endpoint with port \"" + port_spec + "\" in the EndpointSlices of Service " +
+                              ns + "/" + service}});
+    return Verification::kNotVerified;
+  }
+  const SplitSpec want = desired_split(ro, desired, additional);
+  // Ask every replica at once; each answer is bounded by verify_timeout.
+  std::vector<std::future<std::string>> answers;
+  answers.reserve(replicas.size());
+  for (const auto& [ip, port] : replicas) {
+    answers.push_back(std::async(std::launch::async, [this, &ro, ip = ip, port = port, &want] {
+      return verify_replica(ro, ip, port, want);
+    }));
+  }
+  bool all = true;
+  for (size_t i = 0; i < answers.size(); ++i) {
+    const std::string problem = answers[i].get();
+    if (!problem.empty()) {
+      all = false;
+      log_.info("VerifyWeight: not verified",
+                {{"rollout", ro.id()},
+                 {"scaler", replicas[i].first + ":" + std::to_string(replicas[i].second)},
+                 {"reason", problem}});
+    }
+  }
+  if (all) {
+    log_.debug("VerifyWeight: verified", {{"rollout", ro.id()},
+                                          {"weight", std::to_string(desired)},
+                                          {"scalers", std::to_string(replicas.size())}});
+  }
+  return all ? Verification::kVerified : Verification::kNotVerified;
+}
+
+std::string TrafficRouter::verify_replica(const RolloutRef& ro, const std::string& ip,
+                                          uint16_t port, const SplitSpec& want) {
+  const std::string target = "/v1/splits/" + ro.ns + "/" + ro.config.scaled_object;
+  const AdminResponse r = admin_get(ip, port, target, options_.verify_timeout);
+  if (r.status == 0) return "unreachable: " + r.error;
+  if (r.status == 404) return "the scaler does not know ScaledObject " + ro.ns + "/" + ro.config.scaled_object + " yet";
+  if (r.status != 200) return "GET " + target + " answered HTTP " + std::to_string(r.status);
+  const nlohmann::json j = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return "GET " + target + ": the answer is not a JSON object";
+  SplitSpec seen;
+  if (j.contains("split") && j["split"].is_object()) {
+    std::string error;
+    if (!split_from_json(j["split"].dump(), seen, error)) {
+      return "GET " + target + ": unreadable split: " + error;
+    }
+  } else {
+    // No split: everything goes to the stable Service.
+    seen.stable_service = want.stable_service;
+    seen.canary_service = want.canary_service;
+  }
+  if (!same_weights(seen, want)) {
+    return "the scaler has canary weight " + std::to_string(seen.canary_weight) + " (" +
+           seen.canary_service + "), not " + std::to_string(want.canary_weight) + " yet";
+  }
+  if (!j.value("applied", false)) {
+    return "not every proxy applies the split yet (" + std::to_string(j.value("proxiesApplied", 0)) +
+           " of " + std::to_string(j.value("proxies", 0)) + ")";
+  }
+  return {};
+}
+
+}  // namespace lockstep::plugin

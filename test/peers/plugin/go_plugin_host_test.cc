@@ -1,0 +1,106 @@
+// hashicorp's real go-plugin client (the Go host in host/, built against Debian's go-plugin and
+// yamux) drives the static plugin binary as argo-rollouts does; the fake cluster checks the
+// side effects.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "test/peers/plugin/plugin_cluster.h"
+#include "test/peers/plugin/subprocess.h"
+
+#ifndef LOCKSTEP_PLUGIN_HOST
+#error "LOCKSTEP_PLUGIN_HOST and LOCKSTEP_PLUGIN_BINARY must be defined"
+#endif
+
+namespace lockstep::plugin::testing {
+namespace {
+
+std::vector<std::string> host_command(const std::string& mode, const PluginCluster& cluster,
+                                      std::vector<std::string> extra) {
+  std::vector<std::string> argv = {LOCKSTEP_PLUGIN_HOST, mode, "-plugin", LOCKSTEP_PLUGIN_BINARY};
+  for (const std::string& a : cluster.plugin_args()) argv.push_back("-plugin-arg=" + a);
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+// Every JSON line of the host's output is one check; each must pass.
+size_t check_results(const ProcessResult& r) {
+  std::istringstream lines(r.out);
+  std::string line;
+  size_t checks = 0;
+  while (std::getline(lines, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || !j.contains("check")) continue;
+    ++checks;
+    INFO(j["check"].get<std::string>() << ": " << j.value("detail", ""));
+    CHECK(j["ok"].get<bool>());
+  }
+  return checks;
+}
+
+TEST_CASE("every Argo method through go-plugin's client, with the fake cluster receiving the patches") {
+  PluginCluster cluster;
+  const ProcessResult r = run_process(
+      host_command("conformance", cluster,
+                   {"-plugin-config={\"scaledObjectName\":\"recommender-so\"}", "-expect-verified=1"}),
+      cluster.env(), std::chrono::seconds(120));
+  CHECK_FALSE(r.timed_out);
+  CHECK(check_results(r) >= 20);
+  CHECK(r.exit_code == 0);
+
+  // The final state: weight 30 with the preview destination and the canary-header route.
+  const auto split = cluster.split();
+  REQUIRE(split.has_value());
+  CHECK((*split)["stableService"] == "recommender-stable");
+  CHECK((*split)["canaryService"] == "recommender-canary");
+  CHECK((*split)["canaryWeight"] == 30);
+  CHECK((*split)["maxWeight"] == 100);
+  REQUIRE((*split)["additionalDestinations"].size() == 1);
+  CHECK((*split)["additionalDestinations"][0]["serviceName"] == "recommender-preview");
+  CHECK((*split)["additionalDestinations"][0]["weight"] == 10);
+  REQUIRE((*split)["headerRoutes"].size() == 1);
+  CHECK((*split)["headerRoutes"][0]["name"] == "canary-header");
+  CHECK((*split)["headerRoutes"][0]["match"][0]["headerName"] == "X-Canary");
+  CHECK((*split)["headerRoutes"][0]["match"][0]["exact"] == "yes");
+
+  // Only merge patches of the annotation, each conditional on the resourceVersion, and no
+  // write when a call changed nothing (the concurrent SetWeights repeat the same split).
+  size_t patches = 0;
+  for (const auto& req : cluster.api().requests()) {
+    if (req.method != "PATCH") continue;
+    ++patches;
+    CHECK(req.content_type == "application/merge-patch+json");
+    CHECK(req.path == "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/recommender-so");
+    const auto body = nlohmann::json::parse(req.body);
+    CHECK(body["metadata"].contains("resourceVersion"));
+    CHECK(body["metadata"]["annotations"].contains("lockstep.dev/split"));
+    CHECK(req.authorization == "Bearer test-token");
+  }
+  CHECK(patches >= 5);
+  CHECK(patches <= 12);
+  CHECK(cluster.scalers().calls() >= 2);  // VerifyWeight asked every ready replica
+}
+
+TEST_CASE("without a Kubernetes API every writing method fails with an RpcError naming the Rollout") {
+  PluginCluster cluster;
+  std::map<std::string, std::string> env = {{"KUBERNETES_SERVICE_HOST", ""}};
+  const ProcessResult r =
+      run_process(host_command("conformance", cluster, {"-kube=false", "-expect-verified=0"}), env,
+                  std::chrono::seconds(120));
+  CHECK_FALSE(r.timed_out);
+  CHECK(check_results(r) >= 20);
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("keepalive: hashicorp's yamux client pinging every 50ms keeps the session alive") {
+  PluginCluster cluster(0);
+  const ProcessResult r = run_process(host_command("keepalive", cluster, {"-fast=3s"}),
+                                      cluster.env(), std::chrono::seconds(60));
+  CHECK(check_results(r) == 1);
+  CHECK(r.exit_code == 0);
+}
+
+}  // namespace
+}  // namespace lockstep::plugin::testing
