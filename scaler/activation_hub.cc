@@ -46,7 +46,7 @@ void ActivationHub::tick() {
   wake();
 }
 
-uint64_t ActivationHub::subscribe(std::shared_ptr<Trigger> trigger, std::shared_ptr<Stream> stream) {
+uint64_t ActivationHub::subscribe(std::shared_ptr<Trigger> trigger, std::shared_ptr<Sink> stream) {
   uint64_t id;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -131,10 +131,8 @@ void ActivationHub::evaluate_locked(aggregator::Route& route, Watch& w, bool sig
     if (r.active) {
       route_active = true;
       if (!sub.sent_active) {
-        externalscaler::IsActiveResponse msg;
-        msg.set_result(true);
-        // push() never blocks; a reaction it triggers inline never takes mu_.
-        if (sub.stream->push(msg)) {
+        // push_active() never blocks; a reaction it triggers inline never takes mu_.
+        if (sub.stream->push_active()) {
           sub.sent_active = true;
           sent = true;
         }

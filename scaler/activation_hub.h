@@ -11,9 +11,7 @@
 #include <vector>
 
 #include "aggregator/aggregator.h"
-#include "externalscaler.pb.h"
 #include "scaler/metric_computation.h"
-#include "scaler/push_stream.h"
 #include "scaler/scaler_metrics.h"
 #include "scaler/trigger_cache.h"
 
@@ -30,7 +28,16 @@ namespace lockstep::scaler {
 // active trigger is seen going inactive (windows decay without any report). Thread-safe.
 class ActivationHub final : public aggregator::ActivityListener {
  public:
-  using Stream = PushStream<externalscaler::IsActiveResponse>::Handle;
+  // Where `true` goes: a StreamIsActive stream (the service adapts its reactor handle).
+  class Sink {
+   public:
+    virtual ~Sink() = default;
+    // Sends `true`; must not block, must not call back into the hub. False if the stream is
+    // ending.
+    virtual bool push_active() = 0;
+    // The stream has ended: the hub drops the subscription.
+    virtual bool done() const = 0;
+  };
 
   ActivationHub(aggregator::Aggregator& aggregator, const MetricComputation& computation,
                 ScalerMetrics& metrics, Logger log);
@@ -40,7 +47,7 @@ class ActivationHub final : public aggregator::ActivityListener {
   void stop();
 
   // A new stream: it gets `true` at once if its trigger is active now, then on every edge.
-  uint64_t subscribe(std::shared_ptr<Trigger> trigger, std::shared_ptr<Stream> stream);
+  uint64_t subscribe(std::shared_ptr<Trigger> trigger, std::shared_ptr<Sink> sink);
   void unsubscribe(uint64_t id);
 
   // ActivityListener (ingest thread): wake up, do not block.
@@ -59,7 +66,7 @@ class ActivationHub final : public aggregator::ActivityListener {
  private:
   struct Sub {
     std::shared_ptr<Trigger> trigger;
-    std::shared_ptr<Stream> stream;
+    std::shared_ptr<Sink> stream;
     bool sent_active = false;
   };
   struct Watch {

@@ -27,6 +27,22 @@ int64_t ceil_at_least_one(double v) {
   return c < 1 ? 1 : (c > 9.2e18 ? INT64_MAX : static_cast<int64_t>(c));
 }
 
+// A StreamIsActive stream as the activation hub sees it.
+class ActiveSink final : public ActivationHub::Sink {
+ public:
+  explicit ActiveSink(std::shared_ptr<PushStream<es::IsActiveResponse>::Handle> h)
+      : handle_(std::move(h)) {}
+  bool push_active() override {
+    es::IsActiveResponse msg;
+    msg.set_result(true);
+    return handle_->push(msg);
+  }
+  bool done() const override { return handle_->done(); }
+
+ private:
+  std::shared_ptr<PushStream<es::IsActiveResponse>::Handle> handle_;
+};
+
 }  // namespace
 
 ExternalScalerService::ExternalScalerService(TriggerCache& triggers,
@@ -123,7 +139,7 @@ grpc::ServerUnaryReactor* ExternalScalerService::IsActive(grpc::CallbackServerCo
 grpc::ServerWriteReactor<es::IsActiveResponse>* ExternalScalerService::StreamIsActive(
     grpc::CallbackServerContext*, const es::ScaledObjectRef* request) {
   CallTimer timer(metrics_, KedaMethod::kStreamIsActive);
-  std::shared_ptr<ActivationHub::Stream> handle;
+  std::shared_ptr<PushStream<es::IsActiveResponse>::Handle> handle;
   auto sub_id = std::make_shared<std::atomic<uint64_t>>(0);
   auto* reactor = PushStream<es::IsActiveResponse>::create(&handle, [this, sub_id] {
     // If the stream ended before its id was stored, the hub drops the subscription of a
@@ -145,7 +161,8 @@ grpc::ServerWriteReactor<es::IsActiveResponse>* ExternalScalerService::StreamIsA
     if (!shutting_down_) {
       std::erase_if(active_streams_, [](const auto& h) { return h->done(); });
       active_streams_.insert(handle);
-      sub_id->store(hub_.subscribe(std::move(trigger), handle), std::memory_order_release);
+      sub_id->store(hub_.subscribe(std::move(trigger), std::make_shared<ActiveSink>(handle)),
+                    std::memory_order_release);
       return reactor;
     }
   }
@@ -205,7 +222,7 @@ void ExternalScalerService::refresh_metric_specs() {
 }
 
 void ExternalScalerService::shutdown() {
-  std::set<std::shared_ptr<ActivationHub::Stream>> active;
+  std::set<std::shared_ptr<PushStream<es::IsActiveResponse>::Handle>> active;
   std::vector<std::shared_ptr<SpecSub>> specs;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -85,7 +85,7 @@ class ExternalScalerService final : public externalscaler::ExternalScaler::Callb
   mutable std::mutex mu_;
   // Guarded by mu_:
   bool shutting_down_ = false;
-  std::set<std::shared_ptr<ActivationHub::Stream>> active_streams_;
+  std::set<std::shared_ptr<PushStream<externalscaler::IsActiveResponse>::Handle>> active_streams_;
   std::vector<std::shared_ptr<SpecSub>> spec_subs_;
 };
 
