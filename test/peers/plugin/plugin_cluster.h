@@ -49,6 +49,7 @@ class PluginCluster {
   }
 
   lockstep::testing::FakeApiServer& api() { return api_; }
+  const lockstep::testing::FakeApiServer& api() const { return api_; }
   FakeScalerFleet& scalers() { return *scalers_; }
   const std::string& serviceaccount_dir() const { return sa_dir_; }
 
