@@ -239,8 +239,9 @@ The programs' YAML config files. The key names follow docs/configuration.md; `sc
 {{- end -}}
 {{- $_ := set $ingest "tls" $t -}}
 {{- end -}}
-{{- $kube := dict "namespaces" .Values.watch.namespaces "label_selector" .Values.watch.labelSelector -}}
-{{- $cfg := dict "log_level" .Values.scaler.logLevel "source" "kubernetes" "kubernetes" $kube "keda" $keda "ingest" $ingest "admin" $admin -}}
+{{- /* watch.namespaces / watch.labelSelector scope the RBAC today; the scaler's Kubernetes
+       source keys join this file when that source exists. */ -}}
+{{- $cfg := dict "log_level" .Values.scaler.logLevel "keda" $keda "ingest" $ingest "admin" $admin -}}
 {{- toYaml (mergeOverwrite $cfg (deepCopy .Values.scaler.config)) -}}
 {{- end -}}
 

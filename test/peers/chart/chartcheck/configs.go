@@ -40,6 +40,27 @@ func runConfigs(c *common, dir string) []string {
 	if written != 2 {
 		return []string{fmt.Sprintf("expected scaler.yaml and proxy.yaml, found %d config files", written)}
 	}
-	fmt.Printf("wrote scaler.yaml and proxy.yaml to %s\n", dir)
+	// The containers' other arguments (flags win over the file), one per line.
+	for _, d := range o.Deployments {
+		for _, ctr := range d.Spec.Template.Spec.Containers {
+			if ctr.Name != "scaler" && ctr.Name != "proxy" {
+				continue
+			}
+			var args []string
+			for _, a := range ctr.Args {
+				if !strings.HasPrefix(a, "--config=") {
+					args = append(args, a)
+				}
+			}
+			text := strings.Join(args, "\n")
+			if text != "" {
+				text += "\n"
+			}
+			if err := os.WriteFile(filepath.Join(dir, ctr.Name+".args"), []byte(text), 0o644); err != nil {
+				return []string{err.Error()}
+			}
+		}
+	}
+	fmt.Printf("wrote scaler.yaml, proxy.yaml and their .args to %s\n", dir)
 	return nil
 }
