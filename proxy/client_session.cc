@@ -14,6 +14,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include <array>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -36,6 +37,9 @@ constexpr uint32_t kUpstreamHeaderLimit = 64 * 1024;
 // A refused request's body is read and discarded (to keep the connection) up to this size.
 constexpr uint64_t kDiscardLimit = 64 * 1024;
 constexpr size_t kMaxTried = 12;
+// Beast 1.74 compares a Content-Length with an empty optional limit as "above the limit", so
+// "no limit" is the largest value rather than boost::none.
+constexpr uint64_t kNoBodyLimit = std::numeric_limits<uint64_t>::max();
 
 int64_t to_ns(Duration d) { return d.count(); }
 
@@ -164,9 +168,12 @@ class ClientSession final : public SessionNode {
   Task<unsigned> hold(GenerationLease& lease, const RouteEntry*& route,
                       const BackendEntry*& backend, SeriesShard& ss);
   template <bool isRequest>
+  // Streams a message head and body from `in` to `out`. `count_to`: where to count the
+  // message's status just before its first byte is written (responses only).
   Task<RelayResult> relay(Socket& in, beast::flat_buffer& in_buf,
                           http::parser<isRequest, http::buffer_body>& p, Socket& out,
-                          http::serializer<isRequest, http::buffer_body>& sr, RelayBuffer& buf);
+                          http::serializer<isRequest, http::buffer_body>& sr, RelayBuffer& buf,
+                          SeriesShard* count_to = nullptr);
   Task<std::unique_ptr<UpstreamConnection>> connect(const Endpoint& ep, UpstreamError& err);
   std::optional<Endpoint> pick_endpoint(const BackendEntry& b, const Endpoint* tried,
                                         size_t ntried);
@@ -221,7 +228,7 @@ Task<void> ClientSession::run() {
     if (w_.settings().limits.max_body_bytes != 0) {
       parser.body_limit(w_.settings().limits.max_body_bytes);
     } else {
-      parser.body_limit(boost::none);
+      parser.body_limit(kNoBodyLimit);
     }
     arm(w_.settings().timeouts.header_read);
     co_await http::async_read_header(client_, buf_, parser, with_ec(ec));
@@ -383,18 +390,21 @@ Task<bool> ClientSession::handle(RequestParser& parser) {
   if (backend->endpoints.empty()) {
     const unsigned verdict = co_await hold(lease, route, backend, ss);
     if (verdict != 0 || closed_) {
+      // Statuses are counted before they are written, so a client that has its response also
+      // finds it in /metrics.
       if (verdict == 503) {
         std::string retry = "Retry-After: ";
         const auto secs = std::chrono::ceil<std::chrono::seconds>(w_.settings().retry_after);
         retry += std::to_string(secs.count());
         retry += "\r\n";
-        out.status = 503;
+        ss.count_status(503);
         out.keep_alive = co_await refuse(parser, 503, client_keep, head, retry);
       } else if (verdict != 0) {
-        out.status = verdict;
+        ss.count_status(verdict);
         out.keep_alive = co_await refuse(parser, verdict, client_keep, head);
+      } else {
+        ss.count_status(499);
       }
-      if (out.status != 0) ss.count_status(out.status);
       rs.observe_latency(w_.precise_now_ns() - start_ns);
       co_return out.keep_alive;
     }
@@ -403,8 +413,8 @@ Task<bool> ClientSession::handle(RequestParser& parser) {
   ss.in_flight.inc();
   out = co_await forward(parser, target, *backend, ss, expect_continue, client_keep);
   ss.in_flight.dec();
-  if (out.status != 0) ss.count_status(out.status);
-  // A client that vanished before any status is counted as 499, as nginx does.
+  // forward() counted every status it sent; a client that vanished before any status is
+  // counted as 499, as nginx does.
   if (out.status == 0) ss.count_status(499);
   rs.observe_latency(w_.precise_now_ns() - start_ns);
   co_return out.keep_alive;
@@ -538,7 +548,7 @@ template <bool isRequest>
 Task<RelayResult> ClientSession::relay(Socket& in, beast::flat_buffer& in_buf,
                                        http::parser<isRequest, http::buffer_body>& p, Socket& out,
                                        http::serializer<isRequest, http::buffer_body>& sr,
-                                       RelayBuffer& buf) {
+                                       RelayBuffer& buf, SeriesShard* count_to) {
   RelayResult r;
   const Duration body_idle = w_.settings().timeouts.body_idle;
   auto& body = p.get().body();
@@ -557,7 +567,8 @@ Task<RelayResult> ClientSession::relay(Socket& in, beast::flat_buffer& in_buf,
         break;
       }
       const size_t n = buf.size() - body.size;
-      body.data = buf.data();
+      // No data must be null, not empty: an empty buffer would be sent as the last chunk.
+      body.data = n != 0 ? buf.data() : nullptr;
       body.size = n;
       body.more = !p.is_done();
       if (n == 0 && r.wrote_any && !p.is_done()) continue;
@@ -565,6 +576,9 @@ Task<RelayResult> ClientSession::relay(Socket& in, beast::flat_buffer& in_buf,
       body.data = nullptr;
       body.size = 0;
       body.more = false;
+    }
+    if constexpr (!isRequest) {
+      if (!r.wrote_any && count_to != nullptr) count_to->count_status(p.get().result_int());
     }
     arm(body_idle);
     co_await http::async_write(out, sr, with_ec(ec));
@@ -650,6 +664,7 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
           w_.stats().rejects[static_cast<size_t>(RejectReason::kBodyTooLarge)].add();
           linger_ = true;
           out.status = 413;
+          ss.count_status(413);
           co_await write_simple(413, false, head);
         }
         co_return out;  // the client went away or stalled mid-body
@@ -663,6 +678,7 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
         }
         count(rr.timed_out ? UpstreamError::kBodyTimeout : UpstreamError::kReset);
         out.status = 502;
+        ss.count_status(502);
         // The rest of a request body may still be unread: keep the connection only if not.
         const bool keep = client_keep && !w_.draining() && parser.is_done();
         if (!parser.is_done()) linger_ = true;
@@ -678,7 +694,7 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
     while (true) {
       rp.emplace();
       rp->header_limit(kUpstreamHeaderLimit);
-      rp->body_limit(boost::none);
+      rp->body_limit(kNoBodyLimit);
       if (head) rp->skip(true);
       arm(w_.settings().timeouts.response);
       co_await http::async_read_header(conn->socket, conn->buffer, *rp, with_ec(ec));
@@ -710,6 +726,7 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
       count(timed_out ? UpstreamError::kResponseTimeout
                       : (protocol ? UpstreamError::kProtocol : UpstreamError::kReset));
       out.status = timed_out ? 504 : 502;
+      ss.count_status(out.status);
       const bool keep = client_keep && !w_.draining();
       out.keep_alive = co_await write_simple(out.status, keep, head) && keep;
       co_return out;
@@ -731,13 +748,14 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
     if (res[http::field::connection] == "close") keep = false;
     out.status = res.result_int();
     http::serializer<false, http::buffer_body> sr{res};
-    RelayResult rr = co_await relay(conn->socket, conn->buffer, *rp, client_, sr, buf);
+    RelayResult rr = co_await relay(conn->socket, conn->buffer, *rp, client_, sr, buf, &ss);
     if (rr.read_ec) {
       // The upstream failed mid-body: the client sees a truncated response and a close.
       count(rr.timed_out ? UpstreamError::kBodyTimeout : UpstreamError::kReset);
       drop(conn);
       if (!rr.wrote_any) {
         out.status = rr.timed_out ? 504 : 502;
+        ss.count_status(out.status);
         co_await write_simple(out.status, false, head);
       }
       out.keep_alive = false;
@@ -759,6 +777,7 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
   }
   // Every endpoint refused the connection (or none is left to try).
   out.status = 502;
+  ss.count_status(502);
   const bool keep = client_keep && !w_.draining() && !has_body;
   out.keep_alive = co_await refuse(parser, 502, keep, head) && keep;
   co_return out;

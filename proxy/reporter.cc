@@ -383,6 +383,7 @@ void Reporter::compose_and_send(Link& link, bool urgent, bool force) {
     link.pending = true;
     link.pending_urgent = link.pending_urgent || urgent;
     link.pending_force = link.pending_force || force;
+    send_next(link);
     return;
   }
   std::vector<v1::ReportRequest> out;
