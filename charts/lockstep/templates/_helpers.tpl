@@ -274,3 +274,10 @@ The programs' YAML config files. The key names follow docs/configuration.md; `sc
 {{- end -}}
 {{- toYaml (mergeOverwrite $cfg (deepCopy .Values.proxy.config)) -}}
 {{- end -}}
+
+{{/* The plugin's flags naming this release's scaler (VerifyWeight asks its ready replicas). */}}
+{{- define "lockstep.pluginArgs" -}}
+- --scaler-service={{ include "lockstep.scaler.fullname" . }}
+- --scaler-namespace={{ .Release.Namespace }}
+- --scaler-admin-port=http-admin
+{{- end -}}

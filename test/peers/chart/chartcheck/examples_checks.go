@@ -216,6 +216,7 @@ func runExamples(c *common, dir string) []string {
 					continue
 				}
 				found = true
+				p = append(p, checkPluginArgs(g.file, it["args"], chart)...)
 				u, err := url.Parse(loc)
 				switch {
 				case err != nil:
@@ -329,4 +330,37 @@ func runExamples(c *common, dir string) []string {
 	}
 	fmt.Printf("%d documents in %d files (%d Rollouts, %d ScaledObjects)\n", len(docs), len(files), len(rollouts), len(scaledObjects))
 	return p
+}
+
+// checkPluginArgs: the plugin's --scaler-* flags (or its defaults, lockstep-scaler /
+// lockstep-system / http-admin) must name a rendered scaler Service that has that admin port.
+func checkPluginArgs(where string, args interface{}, o *Objects) []string {
+	svc, ns, port := "lockstep-scaler", "lockstep-system", "http-admin"
+	list, _ := args.([]interface{})
+	for _, a := range list {
+		s, _ := a.(string)
+		switch {
+		case strings.HasPrefix(s, "--scaler-service="):
+			svc = strings.TrimPrefix(s, "--scaler-service=")
+		case strings.HasPrefix(s, "--scaler-namespace="):
+			ns = strings.TrimPrefix(s, "--scaler-namespace=")
+		case strings.HasPrefix(s, "--scaler-admin-port="):
+			port = strings.TrimPrefix(s, "--scaler-admin-port=")
+		}
+	}
+	for _, s := range o.Services {
+		if s.Metadata.Name != svc || s.Metadata.Namespace != ns {
+			continue
+		}
+		if s.Spec.ClusterIP == "None" {
+			return []string{fmt.Sprintf("%s: the plugin's scaler Service %s/%s is headless, which lists not-ready replicas too", where, ns, svc)}
+		}
+		for _, sp := range s.Spec.Ports {
+			if sp.Name == port || fmt.Sprint(sp.Port) == port {
+				return nil
+			}
+		}
+		return []string{fmt.Sprintf("%s: the plugin asks port %q of Service %s/%s, which has no such port", where, port, ns, svc)}
+	}
+	return []string{fmt.Sprintf("%s: the plugin asks Service %s/%s, which the chart does not render", where, ns, svc)}
 }

@@ -94,6 +94,8 @@ func TestExamplesFitTheChart(t *testing.T) {
 		{"missing canary Service", "app.yaml", "name: recommender-canary, namespace", "name: recommender-preview, namespace", "canaryService \"recommender-canary\""},
 		{"uncommented file", "rbac.yaml", "# What the Argo", "What-the-Argo: x\n# What the Argo", "must open with a comment"},
 		{"Ingress to a port the Service lacks", "ingress.yaml", "number: 80", "number: 8080", "is not a port of Service"},
+		{"plugin asks another scaler Service", "argo-rollouts-config.yaml", "--scaler-service=lockstep-scaler", "--scaler-service=scaler", "which the chart does not render"},
+		{"plugin asks a port the Service lacks", "argo-rollouts-config.yaml", "--scaler-admin-port=http-admin", "--scaler-admin-port=admin", "has no such port"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -512,6 +512,22 @@ func checkLockstep(ch *Chart, o *Objects, vals map[string]interface{}, c *common
 		add("dashboard ConfigMap rendered while disabled")
 	}
 
+	// ---- The argo-rollouts-config the chart can write: the plugin must find this scaler.
+	for _, cm := range o.ConfigMaps {
+		if cm.Metadata.Name != "argo-rollouts-config" {
+			continue
+		}
+		var items []map[string]interface{}
+		if err := yaml.UnmarshalStrict([]byte(cm.Data["trafficRouterPlugins"]), &items); err != nil || len(items) != 1 {
+			add("argo-rollouts-config: trafficRouterPlugins must be a list with the lockstep/http entry: %v", err)
+			continue
+		}
+		if items[0]["name"] != "lockstep/http" || items[0]["location"] != "file://"+str(lookupPath(vals, "rolloutsPlugin.pluginDir"))+"/lockstep-rollouts-plugin" {
+			add("argo-rollouts-config: entry %v does not match rolloutsPlugin.pluginDir", items[0])
+		}
+		p = append(p, checkPluginArgs("argo-rollouts-config", items[0]["args"], o)...)
+	}
+
 	// ---- TLS objects appear exactly when asked for.
 	if tlsOn && boolAt(vals, "tls.certManager.enabled") {
 		if len(o.Certificates) == 0 {
