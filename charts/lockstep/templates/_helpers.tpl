@@ -187,6 +187,9 @@ selector:
 {{- if le (float64 .targetConcurrency) 0.0 -}}
 {{- fail "proxy.autoscaling.targetConcurrency must be > 0" -}}
 {{- end -}}
+{{- if and .cpuUtilization (not (dig "requests" "cpu" "" $.Values.proxy.resources)) -}}
+{{- fail "proxy.autoscaling.cpuUtilization needs proxy.resources.requests.cpu (utilization is relative to the request)" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- if and .Values.tls.enabled (not .Values.tls.certManager.enabled) -}}

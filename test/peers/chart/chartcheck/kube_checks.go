@@ -580,6 +580,22 @@ func CheckObjects(o *Objects, vals map[string]interface{}, namespace string) []s
 			add("%s: no triggers", w)
 		}
 		for _, t := range so.Spec.Triggers {
+			if t.Type == "cpu" || t.Type == "memory" {
+				if t.MetricType != "Utilization" && t.MetricType != "AverageValue" {
+					add("%s: %s trigger needs metricType Utilization or AverageValue", w, t.Type)
+				}
+				if v, err := strconv.ParseFloat(t.Metadata["value"], 64); err != nil || v <= 0 {
+					add("%s: %s trigger value %q must be a number > 0", w, t.Type, t.Metadata["value"])
+				}
+				if target != nil {
+					for _, c := range target.Spec.Template.Spec.Containers {
+						if c.Resources.Requests[t.Type] == "" && t.MetricType == "Utilization" {
+							add("%s: %s utilization needs a %s request on container %s", w, t.Type, t.Type, c.Name)
+						}
+					}
+				}
+				continue
+			}
 			if t.Type != "external" && t.Type != "external-push" {
 				add("%s: trigger type %q, expected external or external-push", w, t.Type)
 				continue
