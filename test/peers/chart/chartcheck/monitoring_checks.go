@@ -35,6 +35,10 @@ var knownMetrics = map[string]bool{
 	"lockstep_scaler_split_weight":                  true, "lockstep_scaler_split_applied": true,
 	"lockstep_scaler_route_table_version": true, "lockstep_scaler_routes": true,
 	"lockstep_scaler_objects_invalid_total": true, "lockstep_scaler_watch_events_total": true,
+	// added by the scaler beyond the brief's list
+	"lockstep_scaler_ingest_streams": true, "lockstep_scaler_keda_streams": true,
+	"lockstep_scaler_routes_evicted_total": true, "lockstep_scaler_tracked_routes": true,
+	"lockstep_scaler_triggers": true,
 	// lockstep-proxy
 	"lockstep_proxy_requests_total": true, "lockstep_proxy_request_duration_seconds": true,
 	"lockstep_proxy_in_flight": true, "lockstep_proxy_held_requests": true,
