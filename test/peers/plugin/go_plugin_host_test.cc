@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "test/peers/plugin/empty_root.h"
 #include "test/peers/plugin/plugin_cluster.h"
 #include "test/peers/plugin/subprocess.h"
 
@@ -92,6 +93,28 @@ TEST_CASE("without a Kubernetes API every writing method fails with an RpcError 
   CHECK_FALSE(r.timed_out);
   CHECK(check_results(r) >= 20);
   CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("conformance with the plugin in an empty read-only root as uid 999 (tcp transport)") {
+  PluginCluster cluster;
+  EmptyRoot root(cluster, LOCKSTEP_PLUGIN_BINARY);
+  // The controller's environment: service-account files at the standard path, nothing else.
+  std::vector<std::string> argv = {LOCKSTEP_PLUGIN_HOST, "conformance", "-plugin", LOCKSTEP_EMPTY_ROOT_SCRIPT};
+  for (const std::string& a : {root.root, root.tmp, std::string("--transport=tcp"),
+                               std::string("--scaler-namespace=") + PluginCluster::kScalerNamespace,
+                               std::string("--log-level=debug")}) {
+    argv.push_back("-plugin-arg=" + a);
+  }
+  argv.push_back("-expect-verified=1");
+  const ProcessResult r = run_process(argv, cluster.env(), std::chrono::seconds(120));
+  if (r.out.find("exit status 77") != std::string::npos || r.out.empty()) {
+    MESSAGE("skipped: no mount namespace for the empty root here");
+    return;
+  }
+  CHECK(check_results(r) >= 20);
+  CHECK(r.exit_code == 0);
+  REQUIRE(cluster.split());
+  CHECK((*cluster.split())["canaryWeight"] == 30);
 }
 
 TEST_CASE("keepalive: hashicorp's yamux client pinging every 50ms keeps the session alive") {
