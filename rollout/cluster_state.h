@@ -1,0 +1,78 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "rollout/object_source.h"
+
+namespace lockstep::rollout {
+
+// What the resolver reads: every object by kind, keyed by namespace/name, plus EndpointSlices
+// indexed by the Service they belong to.
+struct ClusterView {
+  const std::map<ObjectKey, ScaledObject>& scaled_objects;
+  const std::map<ObjectKey, Rollout>& rollouts;
+  const std::map<ObjectKey, Service>& services;
+  const std::map<ObjectKey, EndpointSlice>& endpoint_slices;
+  // (namespace, service name) -> slice keys, sorted.
+  const std::map<ObjectKey, std::set<ObjectKey>>& slices_by_service;
+};
+
+// The in-memory model every source feeds (an ObjectSink). Thread-safe; each change bumps a
+// revision and calls the change callback outside the lock.
+class ClusterState : public ObjectSink {
+ public:
+  using InvalidReporter = std::function<void(const ObjectError&)>;
+  using WatchEventReporter = std::function<void(ObjectKind, std::string_view)>;
+
+  explicit ClusterState(Logger log);
+
+  // Called (outside the lock) after every change. Set before sources start.
+  void on_change(std::function<void()> callback) { on_change_ = std::move(callback); }
+  void on_invalid(InvalidReporter reporter) { on_invalid_ = std::move(reporter); }
+  void on_watch_event(WatchEventReporter reporter) { on_watch_event_ = std::move(reporter); }
+
+  // Runs `reader` with a consistent view under the lock (keep it short: sources wait).
+  template <class Reader>
+  auto read(Reader&& reader) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    ClusterView view{scaled_objects_, rollouts_, services_, endpoint_slices_, slices_by_service_};
+    return reader(view);
+  }
+  uint64_t revision() const { return revision_.load(std::memory_order_acquire); }
+  size_t size(ObjectKind kind) const;
+
+  // ObjectSink
+  void replace(ObjectKind kind, const std::string& scope, std::vector<AnyObject> objects,
+               const std::vector<ObjectKey>& keep) override;
+  void upsert(AnyObject object) override;
+  void remove(ObjectKind kind, const ObjectKey& key) override;
+  void invalid(const ObjectError& error) override;
+  void watch_event(ObjectKind kind, std::string_view type) override;
+
+ private:
+  void upsert_locked(AnyObject object);
+  void remove_locked(ObjectKind kind, const ObjectKey& key);
+  void changed();
+
+  Logger log_;
+  std::function<void()> on_change_;
+  InvalidReporter on_invalid_;
+  WatchEventReporter on_watch_event_;
+
+  mutable std::mutex mu_;
+  std::map<ObjectKey, ScaledObject> scaled_objects_;         // guarded by mu_
+  std::map<ObjectKey, Rollout> rollouts_;                    // guarded by mu_
+  std::map<ObjectKey, Service> services_;                    // guarded by mu_
+  std::map<ObjectKey, EndpointSlice> endpoint_slices_;       // guarded by mu_
+  std::map<ObjectKey, std::set<ObjectKey>> slices_by_service_;  // guarded by mu_
+  std::atomic<uint64_t> revision_{0};  // release on change, acquire by readers of revision()
+};
+
+}  // namespace lockstep::rollout
