@@ -58,7 +58,7 @@ Aggregator::~Aggregator() = default;
 
 std::shared_ptr<Route> Aggregator::find_route(std::string_view key) const {
   std::lock_guard<std::mutex> lock(routes_mu_);
-  auto it = routes_.find(std::string(key));
+  auto it = routes_.find(key);
   return it == routes_.end() ? nullptr : it->second;
 }
 
@@ -135,7 +135,7 @@ RouteSeries* Aggregator::add_series_locked(Route& route, std::string_view backen
 Aggregator::Acquired Aggregator::acquire_series(std::string_view route_key,
                                                 std::string_view backend) {
   std::lock_guard<std::mutex> lock(routes_mu_);
-  auto it = routes_.find(std::string(route_key));
+  auto it = routes_.find(route_key);
   std::shared_ptr<Route> route;
   if (it != routes_.end()) {
     route = it->second;

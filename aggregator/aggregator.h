@@ -204,9 +204,14 @@ class Aggregator {
   std::atomic<uint64_t> activity_gate_{0};
   IngestStats stats_;
 
+  // Heterogeneous lookup: find a route by string_view without building a string.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
   mutable std::mutex routes_mu_;
   // Guarded by routes_mu_:
-  std::unordered_map<std::string, std::shared_ptr<Route>> routes_;
+  std::unordered_map<std::string, std::shared_ptr<Route>, KeyHash, std::equal_to<>> routes_;
   std::vector<uint32_t> free_series_ids_;
   uint32_t next_series_id_ = 0;
   std::vector<PendingDrain> pending_drains_;

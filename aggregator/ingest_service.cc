@@ -1,5 +1,7 @@
 #include "aggregator/ingest_service.h"
 
+#include <google/protobuf/arena.h>
+
 #include <optional>
 
 namespace lockstep::aggregator {
@@ -45,7 +47,7 @@ class IngestService::Stream final
         control_(std::move(control)),
         session_(service.aggregator_, service.limits_) {
     control_->reactor = this;
-    StartRead(&request_);
+    next_read();
   }
 
   void OnReadDone(bool ok) override {
@@ -62,7 +64,7 @@ class IngestService::Stream final
     const auto started = std::chrono::steady_clock::now();
     v1::ReportResponse ack;
     bool has_ack = false;
-    auto error = session_.handle(request_, received, &ack, &has_ack);
+    auto error = session_.handle(*request_, received, &ack, &has_ack);
     if (error) {
       service_.log_.warn("ingest stream refused",
                          {{"proxy_id", session_.proxy_id()}, {"error", error->message}});
@@ -71,9 +73,9 @@ class IngestService::Stream final
     }
     if (has_ack) {
       if (service_.observer_ != nullptr) {
-        const size_t entries = static_cast<size_t>(request_.report().defs_size()) +
-                               request_.report().history_size() +
-                               request_.report().samples_size();
+        const size_t entries = static_cast<size_t>(request_->report().defs_size()) +
+                               request_->report().history_size() +
+                               request_->report().samples_size();
         service_.observer_->on_report_applied(std::chrono::steady_clock::now() - started, entries);
       }
       send_ack(std::move(ack));
@@ -81,7 +83,7 @@ class IngestService::Stream final
       service_.log_.info("proxy connected", {{"proxy_id", session_.proxy_id()},
                                              {"boot_epoch", std::to_string(session_.boot_epoch())}});
     }
-    StartRead(&request_);
+    next_read();
   }
 
   void OnWriteDone(bool ok) override {
@@ -138,6 +140,14 @@ class IngestService::Stream final
  private:
   void end(grpc::Status status) { end(control_, std::move(status)); }
 
+  // Each report is parsed into a fresh arena: parsing is bump allocation, and the memory of a
+  // large report is given back right after it is applied instead of staying with the stream.
+  void next_read() {
+    arena_.Reset();
+    request_ = google::protobuf::Arena::CreateMessage<v1::ReportRequest>(&arena_);
+    StartRead(request_);
+  }
+
   void send_ack(v1::ReportResponse ack) {
     std::unique_lock<std::mutex> lock(control_->mu);
     Control& c = *control_;
@@ -161,7 +171,8 @@ class IngestService::Stream final
   IngestService& service_;
   std::shared_ptr<Control> control_;
   IngestSession session_;     // used by OnReadDone only (reads are sequential)
-  v1::ReportRequest request_;
+  google::protobuf::Arena arena_;
+  v1::ReportRequest* request_ = nullptr;  // on arena_
 };
 
 IngestService::IngestService(Aggregator& aggregator, IngestLimits limits, IngestObserver* observer,

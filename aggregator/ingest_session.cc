@@ -53,7 +53,12 @@ IngestSession::IngestSession(Aggregator& aggregator, IngestLimits limits)
       writer_(aggregator.writer_epochs().register_writer()) {}
 
 IngestSession::~IngestSession() {
-  aggregator_.release_stream_refs(route_refs_);
+  // One stream reference per defined slot (see apply_def).
+  std::vector<Route*> refs;
+  for (ProxySeriesState* st : slots_) {
+    if (st != nullptr) refs.push_back(&st->series->route());
+  }
+  aggregator_.release_stream_refs(refs);
   if (epoch_) aggregator_.close_stream(epoch_);
 }
 
@@ -165,22 +170,22 @@ std::optional<IngestError> IngestSession::report(const v1::Report& report,
 }
 
 void IngestSession::apply_def(int index, const v1::SeriesDef& def, Rejects& rejects) {
-  const std::string field = "defs[" + std::to_string(index) + "]";
+  auto field = [index] { return "defs[" + std::to_string(index) + "]"; };
   const uint32_t id = def.id();
   if (id == 0 || id > limits_.max_series_id) {
     rejects.add(id, RejectReason::kValueOutOfRange,
-                field + ".id: " + std::to_string(id) + " is outside [1, " +
+                field() + ".id: " + std::to_string(id) + " is outside [1, " +
                     std::to_string(limits_.max_series_id) + "] (ingest.max_series_id)");
     return;
   }
   std::string why;
   if (!valid_route_key(def.route(), &why)) {
-    rejects.add(id, RejectReason::kMalformedRoute, field + ".route: " + why);
+    rejects.add(id, RejectReason::kMalformedRoute, field() + ".route: " + why);
     return;
   }
   if (!is_dns1123_label(def.backend())) {
     rejects.add(id, RejectReason::kMalformedBackend,
-                field + ".backend: \"" + def.backend().substr(0, 64) +
+                field() + ".backend: \"" + def.backend().substr(0, 64) +
                     "\" is not a DNS-1123 label (a Service name)");
     return;
   }
@@ -188,17 +193,16 @@ void IngestSession::apply_def(int index, const v1::SeriesDef& def, Rejects& reje
     const RouteSeries* s = slots_[id]->series;
     if (s->route().key() == def.route() && s->backend() == def.backend()) return;  // resent def
     rejects.add(id, RejectReason::kDuplicateSeriesId,
-                field + ".id: " + std::to_string(id) + " already names " + s->route().key() +
+                field() + ".id: " + std::to_string(id) + " already names " + s->route().key() +
                     " backend " + s->backend() + " on this stream");
     return;
   }
   auto acquired = aggregator_.acquire_series(def.route(), def.backend());
   if (acquired.series == nullptr) {
-    rejects.add(id, acquired.error, field + ": " + acquired.why);
+    rejects.add(id, acquired.error, field() + ": " + acquired.why);
     return;
   }
-  RouteSeries& series = *acquired.series;
-  route_refs_.push_back(&series.route());
+  RouteSeries& series = *acquired.series;  // counted as a stream reference until the stream ends
   ProxySeriesState* st = epoch_->find(series);
   if (st != nullptr) {
     // Known from an earlier stream of this process: continue from max(known, base). Requests
@@ -220,7 +224,7 @@ void IngestSession::apply_def(int index, const v1::SeriesDef& def, Rejects& reje
 
 void IngestSession::apply_history(int index, const v1::SeriesHistory& h, int64_t now_ms,
                                   Rejects& rejects) {
-  const std::string field = "history[" + std::to_string(index) + "]";
+  const std::string field = "history[" + std::to_string(index) + "]";  // history is rare
   const uint32_t id = h.id();
   ProxySeriesState* st = id < slots_.size() ? slots_[id] : nullptr;
   if (st == nullptr) {
@@ -319,7 +323,11 @@ void IngestSession::apply_sample(int index, const v1::SeriesSample& s, bool gaug
     // instant just before now (at a bucket boundary, the bucket that just ended).
     series.credit(now_ms - 1, now_ms, delta);
   }
-  if (!pending_base_.empty()) [[unlikely]] pending_base_.erase(id);
+  if (!pending_base_.empty()) [[unlikely]] {
+    pending_base_.erase(id);
+    // Give the buckets back once every new series has had its first sample.
+    if (pending_base_.empty()) std::unordered_map<uint32_t, uint64_t>().swap(pending_base_);
+  }
   if (gauges_fresh) {
     const int64_t d_in = static_cast<int64_t>(s.in_flight()) - st->in_flight;
     const int64_t d_held = static_cast<int64_t>(s.held()) - st->held;

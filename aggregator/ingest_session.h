@@ -84,8 +84,6 @@ class IngestSession {
   std::vector<ProxySeriesState*> slots_;
   // base_requests of series defined on this stream that have had no sample yet (for history).
   std::unordered_map<uint32_t, uint64_t> pending_base_;
-  // One entry per accepted definition: the stream references these routes until it ends.
-  std::vector<Route*> route_refs_;
   // Routes that got requests or non-zero gauges in the report being applied.
   std::vector<Route*> active_routes_;
 };
