@@ -103,8 +103,9 @@ const Value& Value::null() {
 }
 
 const Value* Value::find(std::string_view field) const {
-  for (const Member& m : members_) {
-    if (m.name == field) return &m.value;
+  if (type_ != Type::kStruct) return nullptr;
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == field) return &items_[i];
   }
   return nullptr;
 }
@@ -115,14 +116,15 @@ const Value& Value::operator[](std::string_view field) const {
 }
 
 Value& Value::set(std::string name, Value v) {
-  for (Member& m : members_) {
-    if (m.name == name) {
-      m.value = std::move(v);
-      return m.value;
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == name) {
+      items_[i] = std::move(v);
+      return items_[i];
     }
   }
-  members_.push_back(Member{std::move(name), std::move(v)});
-  return members_.back().value;
+  names_.push_back(std::move(name));
+  items_.push_back(std::move(v));
+  return items_.back();
 }
 
 const Value& Value::at(size_t i) const { return i < items_.size() ? items_[i] : null(); }

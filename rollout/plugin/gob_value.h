@@ -28,7 +28,6 @@ class Value {
     kOpaque,     // GobEncoder / BinaryMarshaler / TextMarshaler payload; type_name() says which
     kInterface,  // a non-nil interface: type_name() is the registered name, items()[0] the value
   };
-  struct Member;  // {name, value}; defined below, once Value is complete
 
   Value() = default;
   static Value of_bool(bool b);
@@ -37,9 +36,9 @@ class Value {
   static Value of_float(double f);
   static Value of_string(std::string s);
   static Value of_bytes(std::string b);
-  static Value of_struct() { return Value(Type::kStruct); }
-  static Value of_slice() { return Value(Type::kSlice); }
-  static Value of_map() { return Value(Type::kMap); }
+  static Value of_struct();
+  static Value of_slice();
+  static Value of_map();
   static Value of_opaque(std::string type_name, std::string payload);
   static Value of_complex(double real, double imag);
   static Value of_interface(std::string type_name, Value concrete);
@@ -59,14 +58,16 @@ class Value {
   std::string_view type_name() const { return name_; }
   double imag() const { return imag_; }
 
-  // Struct members in wire order (only the fields that were sent or set).
-  const std::vector<Member>& members() const { return members_; }
+  // Struct members in wire order (only the fields that were sent or set): names() and, at the
+  // same index, items().
+  const std::vector<std::string>& names() const { return names_; }
   // A struct member by name; a shared null value when absent.
   const Value& operator[](std::string_view field) const;
   const Value* find(std::string_view field) const;
   Value& set(std::string name, Value v);  // appends or replaces a struct member
 
-  // Slice/array elements; for maps the keys and values alternate; for interfaces one element.
+  // Slice/array elements; for maps the keys and values alternate; for interfaces one element;
+  // for structs the member values.
   const std::vector<Value>& items() const { return items_; }
   std::vector<Value>& items() { return items_; }
   size_t size() const { return type_ == Type::kMap ? items_.size() / 2 : items_.size(); }
@@ -82,7 +83,7 @@ class Value {
   static const Value& null();
 
  private:
-  explicit Value(Type t) : type_(t) {}
+  explicit Value(Type t);
 
   Type type_ = Type::kNull;
   union {
@@ -93,16 +94,16 @@ class Value {
   double imag_ = 0;
   std::string str_;
   std::string name_;
-  std::vector<Member> members_;
+  std::vector<std::string> names_;  // struct member names; their values are in items_
   std::vector<Value> items_;
 };
 
 // "int", "string", "struct"...: for error messages.
 std::string_view value_type_name(Value::Type type);
 
-struct Value::Member {
-  std::string name;
-  Value value;
-};
+inline Value::Value(Type t) : type_(t) {}
+inline Value Value::of_struct() { return Value(Type::kStruct); }
+inline Value Value::of_slice() { return Value(Type::kSlice); }
+inline Value Value::of_map() { return Value(Type::kMap); }
 
 }  // namespace lockstep::plugin::gob

@@ -44,13 +44,19 @@ void FdConnection::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
 
 // ---------------------------------------------------------------------------------------------
 
-size_t Stream::read(char* buffer, size_t size) {
+size_t Stream::read(char* buffer, size_t size) { return take(buffer, size, true); }
+
+size_t Stream::try_read(char* buffer, size_t size) { return take(buffer, size, false); }
+
+size_t Stream::take(char* buffer, size_t size, bool wait) {
   if (size == 0) return 0;
   uint32_t credit = 0;
   size_t n = 0;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    readable_.wait(lock, [&] { return recv_pos_ < recv_.size() || remote_fin_ || ended_; });
+    if (wait) {
+      readable_.wait(lock, [&] { return recv_pos_ < recv_.size() || remote_fin_ || ended_; });
+    }
     if (recv_pos_ == recv_.size()) return 0;
     n = std::min(size, recv_.size() - recv_pos_);
     std::copy_n(recv_.data() + recv_pos_, n, buffer);
@@ -332,6 +338,14 @@ void Session::end(std::string reason) {
 std::shared_ptr<Stream> Session::accept() {
   std::unique_lock<std::mutex> lock(mu_);
   changed_.wait(lock, [&] { return !accept_queue_.empty() || ended_; });
+  if (accept_queue_.empty()) return nullptr;
+  auto stream = std::move(accept_queue_.front());
+  accept_queue_.pop_front();
+  return stream;
+}
+
+std::shared_ptr<Stream> Session::try_accept() {
+  std::lock_guard<std::mutex> lock(mu_);
   if (accept_queue_.empty()) return nullptr;
   auto stream = std::move(accept_queue_.front());
   accept_queue_.pop_front();

@@ -66,6 +66,8 @@ class Stream {
   size_t read(char* buffer, size_t size);
   // False when the stream ends before `size` bytes arrive.
   bool read_exact(char* buffer, size_t size);
+  // Copies what is buffered without waiting (0 when nothing is), crediting it like read().
+  size_t try_read(char* buffer, size_t size);
   // Sends all of `data`, waiting for window credit as needed; false once the stream or session
   // is closed.
   bool write(std::string_view data);
@@ -76,6 +78,8 @@ class Stream {
 
  private:
   friend class Session;
+  // Copies up to `size` buffered bytes; `wait` blocks until there are some or the stream ends.
+  size_t take(char* buffer, size_t size, bool wait);
   void on_data(std::string_view payload);  // throws ProtocolError on a window overrun
   void on_window_update(uint32_t delta);
   // Returns true when both directions are now closed.
@@ -118,6 +122,8 @@ class Session {
 
   // Blocks until the client opens a stream; nullptr once the session has ended.
   std::shared_ptr<Stream> accept();
+  // A stream already opened by the client, or nullptr, without waiting.
+  std::shared_ptr<Stream> try_accept();
   // Sends GoAway(code) and ends the session.
   void close(uint32_t go_away_code = kGoAwayNormal);
   // Blocks until the session has ended (connection closed, GoAway with an error, protocol error).

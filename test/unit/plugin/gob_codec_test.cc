@@ -117,7 +117,7 @@ TEST_CASE("decoder reads what the encoder writes") {
   CHECK(v["Y"].as_int() == (1 << 20));
   REQUIRE(dec.decode(src, v));
   CHECK(v.type() == Value::Type::kStruct);
-  CHECK(v.members().empty());  // zero fields are not sent
+  CHECK(v.names().empty());  // zero fields are not sent
   CHECK(v["X"].as_int() == 0);
   REQUIRE(dec.decode(src, v));
   CHECK(v.as_string() == "hello");
@@ -222,7 +222,7 @@ TEST_CASE("an interface value whose definitions span several messages decodes as
     REQUIRE(a["AdditionalDestinations"].size() == 2);
     CHECK(a["AdditionalDestinations"].at(0)["ServiceName"].as_string() == "web-preview");
     CHECK(a["AdditionalDestinations"].at(0)["Weight"].as_int() == 5);
-    CHECK(a["AdditionalDestinations"].at(1).members().empty());
+    CHECK(a["AdditionalDestinations"].at(1).names().empty());
   }
   CHECK(src.remaining() == 0);
 }
