@@ -242,9 +242,13 @@ The programs' YAML config files. The key names follow docs/configuration.md; `sc
 {{- end -}}
 {{- $_ := set $ingest "tls" $t -}}
 {{- end -}}
-{{- /* watch.namespaces / watch.labelSelector scope the RBAC today; the scaler's Kubernetes
-       source keys join this file when that source exists. */ -}}
-{{- $cfg := dict "log_level" .Values.scaler.logLevel "keda" $keda "ingest" $ingest "admin" $admin -}}
+{{- /* The Kubernetes source (rollout/rollout_settings.cc, bound into the scaler's config): watch
+       what RBAC allows, and treat as lockstep's only the triggers whose scalerAddress is this
+       release's scaler Service (its .svc forms match too). */ -}}
+{{- $kube := dict "namespaces" (join "," .Values.watch.namespaces) "scaled_object_selector" .Values.watch.labelSelector -}}
+{{- $routes := dict "scaler_hosts" (printf "%s.%s" (include "lockstep.scaler.fullname" .) .Release.Namespace) -}}
+{{- $cfg := dict "log_level" .Values.scaler.logLevel "keda" $keda "ingest" $ingest "admin" $admin
+      "source" (dict "mode" "kubernetes") "kubernetes" $kube "routes" $routes -}}
 {{- toYaml (mergeOverwrite $cfg (deepCopy .Values.scaler.config)) -}}
 {{- end -}}
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "rollout/rollout_settings.h"
 #include "scaler/scaler_config.h"
 #include "test/unit/chart/chart_configs.h"
 
@@ -18,13 +19,16 @@ namespace {
 
 struct Loaded {
   lockstep::scaler::ScalerConfig config;
+  lockstep::rollout::RolloutSettings sources;
   std::string error;  // empty when everything was accepted
 };
 
 Loaded load(const std::string& yaml, const std::vector<std::string>& args) {
   Loaded out;
   lockstep::ConfigSchema schema;
+  // One schema, as lockstep-scaler binds it: its own keys and the object sources' keys.
   lockstep::scaler::bind_config(schema, out.config);
+  lockstep::rollout::bind_config(schema, out.sources);
   lockstep::ConfigError error;
   if (!schema.load_yaml(yaml, "scaler.yaml", &error)) {
     out.error = error.message();
@@ -37,7 +41,11 @@ Loaded load(const std::string& yaml, const std::vector<std::string>& args) {
     out.error = error.message();
     return out;
   }
-  if (auto bad = lockstep::scaler::validate_config(out.config)) out.error = bad->message();
+  if (auto bad = lockstep::scaler::validate_config(out.config)) {
+    out.error = bad->message();
+  } else if (auto bad_sources = lockstep::rollout::validate_config(out.sources)) {
+    out.error = bad_sources->message();
+  }
   return out;
 }
 
@@ -54,6 +62,8 @@ TEST_CASE("lockstep-scaler accepts the chart's scaler.yaml and flags for every p
     CHECK(loaded.config.keda.listen == "0.0.0.0:9090");
     CHECK(loaded.config.ingest.listen == "0.0.0.0:9091");
     CHECK(loaded.config.admin.listen == "0.0.0.0:9092");
+    CHECK(loaded.sources.mode == "kubernetes");
+    CHECK(loaded.sources.routes.scaler_hosts.find("-scaler.lockstep-system") != std::string::npos);
   }
 }
 
@@ -63,6 +73,9 @@ TEST_CASE("the ha profile's config and flags reach the scaler") {
   CHECK(loaded.config.grpc.max_connection_age == std::chrono::minutes(10));
   CHECK(loaded.config.grpc.max_connection_age_grace == std::chrono::seconds(30));
   CHECK(loaded.config.keda.max_triggers == 200000);
+  CHECK(loaded.sources.kubernetes.namespaces == "shop,payments");
+  CHECK(loaded.sources.kubernetes.scaled_object_selector == "lockstep.dev/enabled=true");
+  CHECK(loaded.sources.routes.scaler_hosts == "edge-scaler.lockstep-system");
 }
 
 TEST_CASE("a key the scaler does not know is refused, naming it") {

@@ -226,6 +226,23 @@ func checkLockstep(ch *Chart, o *Objects, vals map[string]interface{}, c *common
 				add("scaler config %s.listen = %q, container port says %q", k, got, v)
 			}
 		}
+		// The source: Kubernetes, scoped like the RBAC, claiming only triggers aimed at this scaler.
+		if str(lookupPath(scfg, "source.mode")) != "kubernetes" {
+			add("scaler config source.mode = %q, want kubernetes", str(lookupPath(scfg, "source.mode")))
+		}
+		var nsList []string
+		for _, n := range watchNSValues(vals) {
+			nsList = append(nsList, n)
+		}
+		if got := str(lookupPath(scfg, "kubernetes.namespaces")); got != strings.Join(nsList, ",") {
+			add("scaler config kubernetes.namespaces = %q, but RBAC covers %v", got, nsList)
+		}
+		if got := str(lookupPath(scfg, "kubernetes.scaled_object_selector")); got != str(lookupPath(vals, "watch.labelSelector")) {
+			add("scaler config kubernetes.scaled_object_selector = %q does not follow watch.labelSelector", got)
+		}
+		if got, want := str(lookupPath(scfg, "routes.scaler_hosts")), full+"-scaler."+ns; got != want {
+			add("scaler config routes.scaler_hosts = %q, want %q (the host of the ScaledObjects' scalerAddress)", got, want)
+		}
 		if sum := sha256.Sum256([]byte(strings.TrimSuffix(stext, "\n"))); scaler.Spec.Template.Metadata.Annotations["checksum/config"] != hex.EncodeToString(sum[:]) {
 			add("scaler: checksum/config annotation does not match the config, pods would not roll on a config change")
 		}
@@ -574,4 +591,13 @@ func promtoolCheckRules(c *common, name string, data []byte) []string {
 	}
 	fmt.Printf("promtool check rules %s: ok\n", name)
 	return nil
+}
+
+func watchNSValues(vals map[string]interface{}) []string {
+	list, _ := lookupPath(vals, "watch.namespaces").([]interface{})
+	var out []string
+	for _, n := range list {
+		out = append(out, str(n))
+	}
+	return out
 }
