@@ -20,7 +20,12 @@ func chartDir() string {
 // template's output (exactly once), and returns every problem the checks find.
 func problemsAfter(t *testing.T, template, old, new string) []string {
 	t.Helper()
-	c := &common{chart: chartDir(), release: "lockstep", namespace: "lockstep-system"}
+	return problemsAfterWith(t, nil, template, old, new)
+}
+
+func problemsAfterWith(t *testing.T, values []string, template, old, new string) []string {
+	t.Helper()
+	c := &common{chart: chartDir(), release: "lockstep", namespace: "lockstep-system", values: values}
 	ch, vals, out, err := c.render(false)
 	if err != nil {
 		t.Fatal(err)
@@ -203,5 +208,23 @@ func TestSchemaValidator(t *testing.T) {
 	}
 	if errs := ValidateValues(s, map[string]interface{}{"n": 1.5}); len(errs) != 1 || !strings.Contains(errs[0], "given: number") {
 		t.Fatalf("1.5 is not an integer: %v", errs)
+	}
+}
+
+func TestNetworkPolicyChecks(t *testing.T) {
+	ha := []string{filepath.Join(chartDir(), "../../test/peers/chart/values-ha-tls.yaml")}
+	if p := problemsAfterWith(t, ha, "networkpolicy.yaml", "policyTypes", "policyTypes"); len(p) != 0 {
+		t.Fatalf("ha render has problems:\n%s", strings.Join(p, "\n"))
+	}
+	cases := []struct{ name, old, new, want string }{
+		{"port the pods lack", "- port: grpc-ingest", "- port: grpc-ingst", "does not declare"},
+		{"ingest open to another component", "app.kubernetes.io/component: proxy\n      ports:\n        - port: grpc-ingest", "app.kubernetes.io/component: scaler\n      ports:\n        - port: grpc-ingest", "intended"},
+		{"admin open to the wrong namespace", "kubernetes.io/metadata.name: argo", "kubernetes.io/metadata.name: default", "intended"},
+		{"policy selecting nothing", "app.kubernetes.io/component: scaler\n  policyTypes", "app.kubernetes.io/component: scalar\n  policyTypes", "must select exactly one Deployment"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			expectProblem(t, problemsAfterWith(t, ha, "networkpolicy.yaml", tc.old, tc.new), tc.want)
+		})
 	}
 }

@@ -42,6 +42,7 @@ type Objects struct {
 	Issuers         []Issuer
 	ServiceMonitors []ServiceMonitor
 	PrometheusRules []PrometheusRule
+	NetworkPolicies []NetworkPolicy
 }
 
 type kindInfo struct {
@@ -106,6 +107,10 @@ var kinds = map[string]kindInfo{
 	"ServiceMonitor": {"monitoring.coreos.com/v1", true, func(o *Objects) interface{} {
 		o.ServiceMonitors = append(o.ServiceMonitors, ServiceMonitor{})
 		return &o.ServiceMonitors[len(o.ServiceMonitors)-1]
+	}},
+	"NetworkPolicy": {"networking.k8s.io/v1", true, func(o *Objects) interface{} {
+		o.NetworkPolicies = append(o.NetworkPolicies, NetworkPolicy{})
+		return &o.NetworkPolicies[len(o.NetworkPolicies)-1]
 	}},
 	"PrometheusRule": {"monitoring.coreos.com/v1", true, func(o *Objects) interface{} {
 		o.PrometheusRules = append(o.PrometheusRules, PrometheusRule{})
@@ -669,6 +674,42 @@ func CheckObjects(o *Objects, vals map[string]interface{}, namespace string) []s
 		}
 		if len(c.Spec.CommonName) > 64 {
 			add("%s: commonName %q is longer than 64 bytes (X.509 limit)", w, c.Spec.CommonName)
+		}
+	}
+
+	// ---- NetworkPolicies: they select the pods they mean, and every port they open exists there.
+	for _, np := range o.NetworkPolicies {
+		w := "NetworkPolicy " + np.Metadata.Name
+		var pods []Deployment
+		for _, d := range o.Deployments {
+			if d.Metadata.Namespace == np.Metadata.Namespace && selectorMatches(np.Spec.PodSelector.MatchLabels, d.Spec.Template.Metadata.Labels) {
+				pods = append(pods, d)
+			}
+		}
+		if len(pods) != 1 {
+			add("%s: podSelector must select exactly one Deployment's pods, selects %d", w, len(pods))
+		}
+		for _, rule := range np.Spec.Ingress {
+			for _, port := range rule.Ports {
+				for _, d := range pods {
+					if !podHasPort(d, port.Port) {
+						add("%s: opens port %s, which Deployment %s does not declare", w, port.Port, d.Metadata.Name)
+					}
+				}
+			}
+			for _, peer := range rule.From {
+				if peer.PodSelector != nil && peer.NamespaceSelector == nil {
+					n := 0
+					for _, d := range o.Deployments {
+						if d.Metadata.Namespace == np.Metadata.Namespace && selectorMatches(peer.PodSelector.MatchLabels, d.Spec.Template.Metadata.Labels) {
+							n++
+						}
+					}
+					if n == 0 {
+						add("%s: a podSelector peer %v selects no rendered pods", w, peer.PodSelector.MatchLabels)
+					}
+				}
+			}
 		}
 	}
 

@@ -402,3 +402,28 @@ type PrometheusRule struct {
 		Groups []RuleGroup `json:"groups"`
 	} `json:"spec"`
 }
+
+// ---- networking.k8s.io/v1
+
+type NetworkPolicyPeer struct {
+	PodSelector       *LabelSelector  `json:"podSelector,omitempty"`
+	NamespaceSelector *LabelSelector  `json:"namespaceSelector,omitempty"`
+	IPBlock           json.RawMessage `json:"ipBlock,omitempty"`
+}
+
+type NetworkPolicy struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Spec     struct {
+		PodSelector LabelSelector `json:"podSelector"`
+		PolicyTypes []string      `json:"policyTypes,omitempty"`
+		Ingress     []struct {
+			From  []NetworkPolicyPeer `json:"from,omitempty"`
+			Ports []struct {
+				Port     IntOrString `json:"port"`
+				Protocol string      `json:"protocol,omitempty"`
+			} `json:"ports,omitempty"`
+		} `json:"ingress,omitempty"`
+		Egress json.RawMessage `json:"egress,omitempty"`
+	} `json:"spec"`
+}

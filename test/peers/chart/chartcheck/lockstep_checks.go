@@ -545,6 +545,45 @@ func checkLockstep(ch *Chart, o *Objects, vals map[string]interface{}, c *common
 		p = append(p, checkPluginArgs("argo-rollouts-config", items[0]["args"], o)...)
 	}
 
+	// ---- NetworkPolicies: exactly the intended peers per scaler port.
+	if boolAt(vals, "networkPolicy.enabled") {
+		if len(o.NetworkPolicies) != 2 {
+			add("networkPolicy.enabled: expected policies for the scaler and the proxies, got %d", len(o.NetworkPolicies))
+		}
+		for _, np := range o.NetworkPolicies {
+			if np.Metadata.Name != full+"-scaler" {
+				continue
+			}
+			peers := map[string][]string{}
+			for _, rule := range np.Spec.Ingress {
+				for _, port := range rule.Ports {
+					for _, peer := range rule.From {
+						switch {
+						case peer.PodSelector != nil:
+							peers[port.Port.String()] = append(peers[port.Port.String()], "pods:"+peer.PodSelector.MatchLabels["app.kubernetes.io/component"])
+						case peer.NamespaceSelector != nil:
+							peers[port.Port.String()] = append(peers[port.Port.String()], "ns:"+peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"])
+						}
+					}
+				}
+			}
+			keda, _ := lookupPath(vals, "networkPolicy.kedaNamespaceSelector.matchLabels").(map[string]interface{})
+			prom, _ := lookupPath(vals, "networkPolicy.prometheusNamespaceSelector.matchLabels").(map[string]interface{})
+			want := map[string][]string{
+				"grpc-keda":   {"ns:" + str(keda["kubernetes.io/metadata.name"])},
+				"grpc-ingest": {"pods:proxy"},
+				"http-admin":  {"ns:" + str(prom["kubernetes.io/metadata.name"]), "ns:" + str(lookupPath(vals, "rolloutsPlugin.controllerNamespace"))},
+			}
+			for port, w := range want {
+				if !sameStrings(peers[port], w) {
+					add("NetworkPolicy %s: port %s admits %v, intended %v", np.Metadata.Name, port, peers[port], w)
+				}
+			}
+		}
+	} else if len(o.NetworkPolicies) > 0 {
+		add("NetworkPolicies rendered while networkPolicy.enabled is false")
+	}
+
 	// ---- TLS objects appear exactly when asked for.
 	if tlsOn && boolAt(vals, "tls.certManager.enabled") {
 		if len(o.Certificates) == 0 {
