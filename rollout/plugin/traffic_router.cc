@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -79,6 +80,23 @@ SplitSpec TrafficRouter::desired_split(const RolloutRef& ro, int64_t desired,
   return s;
 }
 
+std::mutex& TrafficRouter::object_lock(const std::string& key) {
+  std::lock_guard<std::mutex> lock(known_mu_);
+  auto& m = object_locks_[key];
+  if (!m) m = std::make_unique<std::mutex>();
+  return *m;
+}
+
+void TrafficRouter::remember(const std::string& key, const KnownSplit& known) {
+  std::lock_guard<std::mutex> lock(known_mu_);
+  known_[key] = known;
+}
+
+void TrafficRouter::forget(const std::string& key) {
+  std::lock_guard<std::mutex> lock(known_mu_);
+  known_.erase(key);
+}
+
 std::string TrafficRouter::update_split(const RolloutRef& ro,
                                         const std::function<void(SplitSpec&)>& mutate) {
   std::string error;
@@ -86,68 +104,127 @@ std::string TrafficRouter::update_split(const RolloutRef& ro,
   if (kc == nullptr) return error;
   const std::string& so = ro.config.scaled_object;
   const std::string object = "ScaledObject " + ro.ns + "/" + so;
-  for (int attempt = 0; attempt <= options_.conflict_retries; ++attempt) {
-    const kube::KubeResponse got = kc->get(kube::kScaledObjects, ro.ns, so);
-    SplitSpec current;
-    bool has_current = false;
-    std::string current_text;
-    if (got.status == 404) {
-      SplitSpec wanted;
-      wanted.stable_service = ro.stable_service;
-      wanted.canary_service = ro.canary_service;
-      wanted.max_weight = ro.max_weight;
-      mutate(wanted);
-      if (wanted.is_default()) {
-        // Nothing to remove from an object that does not exist.
-        log_.warn("ScaledObject not found; nothing to reset", {{"rollout", ro.id()}, {"scaledObject", so}});
-        return {};
+  const std::string key = ro.ns + "/" + so;
+  const std::string target = kube::kScaledObjects.path(ro.ns, so);
+  static const std::string kPointer = "/metadata/annotations/lockstep.dev~1split";
+  std::lock_guard<std::mutex> serial(object_lock(key));
+
+  // Start from what we last saw, if anything: a change then costs one conditional write.
+  std::optional<KnownSplit> known;
+  {
+    std::lock_guard<std::mutex> lock(known_mu_);
+    if (const auto it = known_.find(key); it != known_.end()) known = it->second;
+  }
+  bool fresh = false;  // `known` comes from a GET in this call
+  std::string resource_version;
+  for (int attempt = 0; attempt <= options_.conflict_retries + 1; ++attempt) {
+    if (!known) {
+      const kube::KubeResponse got = kc->get(kube::kScaledObjects, ro.ns, so);
+      if (got.status == 404) {
+        forget(key);
+        SplitSpec wanted;
+        wanted.stable_service = ro.stable_service;
+        wanted.canary_service = ro.canary_service;
+        wanted.max_weight = ro.max_weight;
+        mutate(wanted);
+        if (wanted.is_default()) {
+          // Nothing to remove from an object that does not exist.
+          log_.warn("ScaledObject not found; nothing to reset",
+                    {{"rollout", ro.id()}, {"scaledObject", so}});
+          return {};
+        }
+        return object + " not found (the plugin config's scaledObjectName defaults to the Rollout's name)";
       }
-      return object + " not found (the plugin config's scaledObjectName defaults to the Rollout's name)";
-    }
-    if (!got.ok()) return kube_failure(got, "reading " + object);
-    const nlohmann::json& meta = got.body.is_object() ? got.body.value("metadata", nlohmann::json::object())
-                                                      : nlohmann::json::object();
-    const std::string resource_version = meta.value("resourceVersion", std::string());
-    if (meta.contains("annotations") && meta["annotations"].is_object() &&
-        meta["annotations"].contains(kSplitAnnotation) &&
-        meta["annotations"][std::string(kSplitAnnotation)].is_string()) {
-      current_text = meta["annotations"][std::string(kSplitAnnotation)].get<std::string>();
-      std::string parse_error;
-      has_current = split_from_json(current_text, current, parse_error);
-      if (!has_current) {
-        log_.warn("replacing an unreadable split annotation",
-                  {{"rollout", ro.id()}, {"scaledObject", so}, {"error", parse_error}});
+      if (!got.ok()) {
+        forget(key);
+        return kube_failure(got, "reading " + object);
       }
+      const nlohmann::json meta =
+          got.body.is_object() ? got.body.value("metadata", nlohmann::json::object())
+                               : nlohmann::json::object();
+      resource_version = meta.value("resourceVersion", std::string());
+      KnownSplit k;
+      if (meta.contains("annotations") && meta["annotations"].is_object() &&
+          meta["annotations"].contains(kSplitAnnotation) &&
+          meta["annotations"][std::string(kSplitAnnotation)].is_string()) {
+        k.present = true;
+        k.text = meta["annotations"][std::string(kSplitAnnotation)].get<std::string>();
+        std::string parse_error;
+        k.parsed = split_from_json(k.text, k.split, parse_error);
+        if (!k.parsed) {
+          log_.warn("replacing an unreadable split annotation",
+                    {{"rollout", ro.id()}, {"scaledObject", so}, {"error", parse_error}});
+        }
+      }
+      known = k;
+      fresh = true;
     }
-    SplitSpec next = has_current ? current : SplitSpec{};
+    SplitSpec next = known->parsed ? known->split : SplitSpec{};
     // The Services and maximum come from the Rollout every time (ping-pong swaps them).
     next.stable_service = ro.stable_service;
     next.canary_service = ro.canary_service;
     next.max_weight = ro.max_weight;
     mutate(next);
     const bool remove = next.is_default();
-    if ((remove && current_text.empty()) || (has_current && !remove && next == current)) {
-      return {};  // already so: no write, so repeated calls cost one GET
-    }
-    nlohmann::json annotations = nlohmann::json::object();
-    annotations[std::string(kSplitAnnotation)] =
-        remove ? nlohmann::json(nullptr) : nlohmann::json(split_to_json(next));
-    nlohmann::json patch = {{"metadata", {{"annotations", annotations}}}};
-    // The resourceVersion makes the patch conditional: a concurrent writer causes 409, not a
-    // lost update.
-    if (!resource_version.empty()) patch["metadata"]["resourceVersion"] = resource_version;
-    const kube::KubeResponse patched = kc->merge_patch(kube::kScaledObjects, ro.ns, so, patch);
-    if (patched.status == 409) {
-      log_.debug("conflict writing the split, retrying", {{"rollout", ro.id()}, {"attempt", std::to_string(attempt)}});
+    const bool unchanged =
+        (remove && !known->present) || (known->parsed && !remove && next == known->split);
+    if (unchanged) {
+      if (fresh) {
+        remember(key, *known);
+        return {};  // already so: no write
+      }
+      // Only our memory says so: confirm with the API server (someone may have edited it).
+      known.reset();
       continue;
     }
-    if (!patched.ok()) return kube_failure(patched, "patching " + object);
+    const std::string text = remove ? std::string() : split_to_json(next);
+    kube::KubeResponse written;
+    if (known->present) {
+      // A JSON patch whose test op is the precondition: it fails (422/409) if the annotation is
+      // not what we based the change on, and ignores unrelated writes (KEDA's status updates).
+      nlohmann::json ops = nlohmann::json::array();
+      ops.push_back({{"op", "test"}, {"path", kPointer}, {"value", known->text}});
+      if (remove) {
+        ops.push_back({{"op", "remove"}, {"path", kPointer}});
+      } else {
+        ops.push_back({{"op", "replace"}, {"path", kPointer}, {"value", text}});
+      }
+      written = kc->request(kube::KubeClient::Verb::kPatch, target, ops.dump(),
+                            "application/json-patch+json");
+    } else {
+      if (!fresh) {  // creating the annotation needs a current resourceVersion
+        known.reset();
+        continue;
+      }
+      nlohmann::json annotations = nlohmann::json::object();
+      annotations[std::string(kSplitAnnotation)] = text;
+      nlohmann::json patch = {{"metadata", {{"annotations", annotations}}}};
+      // The resourceVersion makes the merge patch conditional: a concurrent writer causes 409,
+      // not a lost update.
+      if (!resource_version.empty()) patch["metadata"]["resourceVersion"] = resource_version;
+      written = kc->merge_patch(kube::kScaledObjects, ro.ns, so, patch);
+    }
+    if (written.status == 409 || written.status == 422 || written.status == 404) {
+      log_.debug("the split changed under us, re-reading",
+                 {{"rollout", ro.id()}, {"status", std::to_string(written.status)}});
+      known.reset();
+      continue;
+    }
+    if (!written.ok()) {
+      forget(key);
+      return kube_failure(written, "patching " + object);
+    }
+    KnownSplit now;
+    now.present = !remove;
+    now.text = text;
+    now.parsed = !remove;
+    now.split = next;
+    remember(key, now);
     log_.info(remove ? "split annotation removed" : "split annotation written",
-              {{"rollout", ro.id()},
-               {"scaledObject", so},
-               {"split", remove ? std::string("-") : split_to_json(next)}});
+              {{"rollout", ro.id()}, {"scaledObject", so}, {"split", remove ? std::string("-") : text}});
     return {};
   }
+  forget(key);
   return "patching " + object + ": still conflicting after " +
          std::to_string(options_.conflict_retries + 1) + " attempts";
 }

@@ -79,9 +79,25 @@ class TrafficRouter {
   std::string verify_replica(const RolloutRef& ro, const std::string& ip, uint16_t port,
                              const SplitSpec& want);
 
+  // What we last read or wrote for a ScaledObject's annotation.
+  struct KnownSplit {
+    bool present = false;
+    std::string text;  // the annotation's value when present
+    bool parsed = false;
+    SplitSpec split;
+  };
+  std::mutex& object_lock(const std::string& key);
+  void remember(const std::string& key, const KnownSplit& known);
+  void forget(const std::string& key);
+
   const RouterOptions options_;
   const KubeConfigLoader loader_;
   Logger log_;
+
+  std::mutex known_mu_;  // guards known_ and object_locks_
+  std::map<std::string, KnownSplit> known_;
+  // One writer per ScaledObject in this process: calls for one Rollout never race each other.
+  std::map<std::string, std::unique_ptr<std::mutex>> object_locks_;
 
   std::mutex client_mu_;  // guards client_
   std::unique_ptr<kube::KubeClient> client_;

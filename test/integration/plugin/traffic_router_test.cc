@@ -202,6 +202,77 @@ TEST_CASE("an unreachable API server or missing service-account files is an erro
   CHECK(dead.set_weight(web(), 10, {}).find("unreachable") != std::string::npos);
 }
 
+size_t requests_since(const PluginCluster& c, size_t from, const char* method = nullptr) {
+  const auto all = c.api().requests();
+  size_t n = 0;
+  for (size_t i = from; i < all.size(); ++i) n += method == nullptr || all[i].method == method;
+  return n;
+}
+
+void edit_annotation(PluginCluster& c, const std::optional<std::string>& value) {
+  auto so = *c.api().get("keda.sh/v1alpha1", "ScaledObject", "shop", "recommender-so");
+  if (value) {
+    so["metadata"]["annotations"]["lockstep.dev/split"] = *value;
+  } else {
+    so["metadata"]["annotations"].erase("lockstep.dev/split");
+  }
+  c.api().upsert(so);
+}
+
+TEST_CASE("a weight change costs one conditional write; status churn does not conflict") {
+  Fixture f;
+  CHECK(f.router.set_weight(web(), 10, {}) == "");  // GET + creating merge patch
+  // KEDA updates the ScaledObject's status all the time: the resourceVersion moves on.
+  auto so = *f.cluster.api().get("keda.sh/v1alpha1", "ScaledObject", "shop", "recommender-so");
+  so["status"]["lastActiveTime"] = "2026-11-28T10:00:00Z";
+  f.cluster.api().upsert(so);
+  const size_t before = f.cluster.api().requests().size();
+  CHECK(f.router.set_weight(web(), 20, {}) == "");
+  CHECK(requests_since(f.cluster, before) == 1);  // the JSON patch alone, and it succeeded
+  CHECK(requests_since(f.cluster, before, "PATCH") == 1);
+  CHECK(f.cluster.api().requests().back().status == 200);
+  CHECK((*f.cluster.split())["canaryWeight"] == 20);
+  // An unchanged split is confirmed with one read and not written.
+  const size_t again = f.cluster.api().requests().size();
+  CHECK(f.router.set_weight(web(), 20, {}) == "");
+  CHECK(requests_since(f.cluster, again) == 1);
+  CHECK(requests_since(f.cluster, again, "GET") == 1);
+}
+
+TEST_CASE("edits made behind the plugin's back are never overwritten blindly") {
+  Fixture f;
+  CHECK(f.router.set_header_route(web(), beta_route()) == "");
+  CHECK(f.router.set_weight(web(), 10, {}) == "");
+  SUBCASE("someone rewrote the annotation: the test op fails, the plugin re-reads and merges") {
+    SplitSpec other;
+    other.stable_service = "recommender-stable";
+    other.canary_service = "recommender-canary";
+    other.canary_weight = 10;
+    other.header_routes = {HeaderRoute{"gamma", {{"X-Gamma", {"1", "", ""}}}}};
+    edit_annotation(f.cluster, split_to_json(other));
+    CHECK(f.router.set_weight(web(), 30, {}) == "");
+    const auto split = f.cluster.split();
+    CHECK((*split)["canaryWeight"] == 30);
+    REQUIRE((*split)["headerRoutes"].size() == 1);
+    CHECK((*split)["headerRoutes"][0]["name"] == "gamma");  // their route survived
+  }
+  SUBCASE("someone removed the annotation: it is created again") {
+    edit_annotation(f.cluster, std::nullopt);
+    CHECK(f.router.set_weight(web(), 30, {}) == "");
+    CHECK((*f.cluster.split())["canaryWeight"] == 30);
+    CHECK((*f.cluster.split())["headerRoutes"].empty());
+  }
+  SUBCASE("someone changed it back while the plugin thinks it is current: it is restored") {
+    SplitSpec zero;
+    zero.stable_service = "recommender-stable";
+    zero.canary_service = "recommender-canary";
+    zero.canary_weight = 50;
+    edit_annotation(f.cluster, split_to_json(zero));
+    CHECK(f.router.set_weight(web(), 10, {}) == "");
+    CHECK((*f.cluster.split())["canaryWeight"] == 10);
+  }
+}
+
 TEST_CASE("an unreadable annotation is replaced, not trusted") {
   Fixture f;
   auto so = *f.cluster.api().get("keda.sh/v1alpha1", "ScaledObject", "shop", "recommender-so");

@@ -66,18 +66,27 @@ TEST_CASE("every Argo method through go-plugin's client, with the fake cluster r
   CHECK((*split)["headerRoutes"][0]["match"][0]["headerName"] == "X-Canary");
   CHECK((*split)["headerRoutes"][0]["match"][0]["exact"] == "yes");
 
-  // Only merge patches of the annotation, each conditional on the resourceVersion, and no
-  // write when a call changed nothing (the concurrent SetWeights repeat the same split).
+  // Only conditional patches of the annotation: a merge patch guarded by the resourceVersion
+  // creates it, then JSON patches whose first op tests the value they replace; and no write
+  // when a call changed nothing (the concurrent SetWeights repeat the same split).
   size_t patches = 0;
   for (const auto& req : cluster.api().requests()) {
     if (req.method != "PATCH") continue;
     ++patches;
-    CHECK(req.content_type == "application/merge-patch+json");
+    INFO(req.body);
     CHECK(req.path == "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/recommender-so");
-    const auto body = nlohmann::json::parse(req.body);
-    CHECK(body["metadata"].contains("resourceVersion"));
-    CHECK(body["metadata"]["annotations"].contains("lockstep.dev/split"));
     CHECK(req.authorization == "Bearer test-token");
+    const auto body = nlohmann::json::parse(req.body);
+    if (req.content_type == "application/merge-patch+json") {
+      CHECK(body["metadata"].contains("resourceVersion"));
+      CHECK(body["metadata"]["annotations"].contains("lockstep.dev/split"));
+    } else {
+      REQUIRE(req.content_type == "application/json-patch+json");
+      REQUIRE(body.size() == 2);
+      CHECK(body[0]["op"] == "test");
+      CHECK(body[0]["path"] == "/metadata/annotations/lockstep.dev~1split");
+      CHECK(body[1]["path"] == "/metadata/annotations/lockstep.dev~1split");
+    }
   }
   CHECK(patches >= 5);
   CHECK(patches <= 12);

@@ -17,7 +17,8 @@ import (
 func runBench(argv []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	path, pluginArgs := commonFlags(fs)
-	calls := fs.Int("calls", 2000, "SetWeight calls")
+	calls := fs.Int("calls", 2000, "timed calls")
+	method := fs.String("method", "SetWeight", "SetWeight (writes: alternates 10/20) or UpdateHash (no I/O)")
 	starts := fs.Int("starts", 30, "plugin starts to time")
 	pluginConfig := fs.String("plugin-config", `{"scaledObjectName":"recommender-so"}`, "plugin config JSON")
 	fs.Parse(argv)
@@ -38,7 +39,7 @@ func runBench(argv []string) error {
 		return err
 	}
 	defer h.client.Kill()
-	if e := h.pluginRPC.InitPlugin(); e.HasError() {
+	if e := h.pluginRPC.InitPlugin(); e.HasError() && *method == "SetWeight" {
 		return fmt.Errorf("InitPlugin: %s", e.ErrorString)
 	}
 	ro := buildRollout(fixtureOptions{Namespace: "shop", Name: "recommender", PluginConfig: *pluginConfig, Stable: "recommender-stable", Canary: "recommender-canary"})
@@ -47,20 +48,25 @@ func runBench(argv []string) error {
 	}
 	lat := make([]time.Duration, 0, *calls)
 	for i := 0; i < *calls; i++ {
-		w := int32(10 + i%2*10) // alternate 10/20 so every call writes
+		var e RpcError
 		t0 := time.Now()
-		e := h.pluginRPC.SetWeight(ro, w, nil)
+		if *method == "UpdateHash" {
+			e = h.pluginRPC.UpdateHash(ro, "7d9f8b6c5", "6c5b4a392", nil)
+		} else {
+			e = h.pluginRPC.SetWeight(ro, int32(10+i%2*10), nil) // alternate so every call writes
+		}
 		lat = append(lat, time.Since(t0))
 		if e.HasError() {
-			return fmt.Errorf("SetWeight %d: %s", i, e.ErrorString)
+			return fmt.Errorf("%s %d: %s", *method, i, e.ErrorString)
 		}
 	}
 	_, argBytes := countTypeDefinitions(SetWeightAndVerifyWeightArgs{Rollout: *ro, DesiredWeight: 10})
 	rss, hwm := procMemory(h.client.ReattachConfig().Pid)
 	out := map[string]interface{}{
-		"start_to_handshake_ms": percentiles(startTimes),
-		"set_weight_us":         percentiles(lat),
-		"set_weight_calls":      *calls,
+		"start_to_handshake_ms": percentiles(startTimes, time.Millisecond),
+		"method":                *method,
+		"call_us":               percentiles(lat, time.Microsecond),
+		"calls":                 *calls,
 		"first_call_arg_bytes":  argBytes,
 		"rss_kib":               rss,
 		"hwm_kib":               hwm,
@@ -68,18 +74,14 @@ func runBench(argv []string) error {
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
 
-func percentiles(d []time.Duration) map[string]float64 {
+func percentiles(d []time.Duration, unit time.Duration) map[string]float64 {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	unit := float64(time.Microsecond)
-	if len(d) > 0 && d[0] > 100*time.Microsecond && len(d) <= 100 {
-		unit = float64(time.Millisecond) // starts are reported in ms
-	}
 	at := func(q float64) float64 {
 		if len(d) == 0 {
 			return 0
 		}
 		i := int(q * float64(len(d)-1))
-		return float64(d[i]) / unit
+		return float64(d[i]) / float64(unit)
 	}
 	return map[string]float64{"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": at(1)}
 }

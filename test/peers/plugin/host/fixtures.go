@@ -18,7 +18,7 @@ func runFixtures(argv []string) error {
 	out := fs.String("out", ".", "output directory")
 	fs.Parse(argv)
 
-	ro := buildRollout(fixtureOptions{Namespace: "shop", Name: "recommender", PluginConfig: `{"scaledObjectName":"recommender-so","scaler":{"service":"lockstep-scaler","namespace":"lockstep"}}`,
+	ro := buildRollout(fixtureOptions{Namespace: "shop", Name: "recommender", PluginConfig: `{"scaledObjectName":"recommender-so","scalerService":"lockstep-scaler","scalerNamespace":"lockstep-system"}`,
 		Stable: "recommender-stable", Canary: "recommender-canary", ManagedRoutes: []string{"canary-header"}})
 	additional := []WeightDestination{{ServiceName: "recommender-preview", Weight: 10, PodTemplateHash: "1a2b3c4d5"}}
 	header := SetHeaderRoute{Name: "canary-header", Match: []HeaderRoutingMatch{{HeaderName: "X-Canary", HeaderValue: &StringMatch{Exact: "yes"}}, {HeaderName: "X-User", HeaderValue: &StringMatch{Prefix: "beta-"}}}}

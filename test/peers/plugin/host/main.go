@@ -6,6 +6,7 @@
 //	lockstep-plugin-host keepalive   -plugin PATH [-idle 45s] [-fast 3s]
 //	lockstep-plugin-host bench       -plugin PATH [-calls N] [-starts N]
 //	lockstep-plugin-host fixtures    -out DIR               gob request streams for C++ tests
+//	lockstep-plugin-host serve-go-plugin                    a Go plugin (go-plugin Serve), the benchmark peer
 package main
 
 import (
@@ -137,6 +138,9 @@ func main() {
 	mode, rest := os.Args[1], os.Args[2:]
 	var err error
 	switch mode {
+	case "serve-go-plugin":
+		runServeGoPlugin()
+		return
 	case "conformance":
 		err = runConformance(rest)
 	case "keepalive":
