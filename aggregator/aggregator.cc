@@ -123,6 +123,7 @@ RouteSeries* Aggregator::add_series_locked(Route& route, std::string_view backen
   }
   auto series = std::make_unique<RouteSeries>(route, std::string(backend), id, route.shape());
   RouteSeries* raw = series.get();
+  series_table_.set(id, raw);
   const size_t n = route.series_count_.load(std::memory_order_relaxed);
   route.series_[n].store(raw, std::memory_order_relaxed);
   route.owned_series_.push_back(std::move(series));
@@ -149,6 +150,10 @@ Aggregator::Acquired Aggregator::acquire_series(std::string_view route_key,
   }
   RouteSeries* series = route->find_series(backend);
   if (series == nullptr) {
+    if (free_series_ids_.empty() &&
+        next_series_id_ > std::min(ProxySeriesState::kMaxSeriesId, SeriesTable::kMaxIds - 1)) {
+      return {nullptr, RejectReason::kRouteLimit, "the scaler's series table is full"};
+    }
     if (route->series_count() >= options_.max_backends_per_route) {
       return {nullptr, RejectReason::kRouteLimit,
               "route \"" + route->key() + "\" already has " +
@@ -202,7 +207,7 @@ std::shared_ptr<ProxyEpoch> Aggregator::open_stream(const std::string& proxy_id,
     if (e->boot_epoch() == boot_epoch) epoch = e;
   }
   if (!epoch) {
-    epoch = std::make_shared<ProxyEpoch>(proxy_id, boot_epoch);
+    epoch = std::make_shared<ProxyEpoch>(proxy_id, boot_epoch, series_table_);
     rec.epochs.push_back(epoch);
   }
   EpochLife& life = lives_[epoch.get()];

@@ -14,6 +14,7 @@
 
 #include "aggregator/proxy_epoch.h"
 #include "aggregator/route.h"
+#include "aggregator/series_table.h"
 #include "aggregator/writer_epochs.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -149,18 +150,23 @@ class Aggregator {
                                           std::string* why);
   void close_stream(const std::shared_ptr<ProxyEpoch>& epoch);
   WriterEpochs& writer_epochs() { return writer_epochs_; }
+  const SeriesTable& series_table() const { return series_table_; }
   void set_activity_listener(ActivityListener* listener) {
     listener_.store(listener, std::memory_order_release);
   }
   ActivityListener* activity_listener() const { return listener_.load(std::memory_order_acquire); }
   IngestStats& stats() { return stats_; }
 
-  // Orders "counters updated" against "route armed" (a Dekker pair without fences, which
-  // TSan cannot check): the ingest path passes the gate after applying a report and before
-  // reading the routes' armed flags; the scaler passes it after arming and before evaluating.
-  // Both are acq_rel RMWs on one atomic, so whichever passes second sees the other's writes.
-  // Once per report and per evaluation round, not per entry.
+  // Orders "counters updated" against "route armed" without fences (which GCC's TSan rejects).
+  // The scaler arms routes, then passes the gate (an increment), then evaluates them. The ingest
+  // path reads the gate (an RMW adding 0) before and after applying a report, checking armed
+  // flags inline (relaxed). All are acq_rel RMWs on one atomic, hence totally ordered: a scaler
+  // pass before the first read makes its arming visible to the inline checks; one after the
+  // second read sees the report's counters; one in between changes the value, and the ingest
+  // path then re-checks the report's routes after its second read. Two RMWs per report, not per
+  // entry.
   void pass_activity_gate() { activity_gate_.fetch_add(1, std::memory_order_acq_rel); }
+  uint64_t read_activity_gate() { return activity_gate_.fetch_add(0, std::memory_order_acq_rel); }
 
   // --- maintenance: expire gauges, forget proxies, evict idle routes, drain reshaped rings ---
   void sweep();
@@ -200,6 +206,7 @@ class Aggregator {
   Logger log_;
   const int64_t started_unix_ms_;
   WriterEpochs writer_epochs_;
+  SeriesTable series_table_;
   std::atomic<ActivityListener*> listener_{nullptr};
   std::atomic<uint64_t> activity_gate_{0};
   IngestStats stats_;

@@ -1,6 +1,11 @@
 #include "aggregator/ingest_service.h"
 
 #include <google/protobuf/arena.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <grpcpp/support/proto_buffer_writer.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <optional>
 
@@ -24,66 +29,70 @@ grpc::Status to_status(const IngestError& e) {
 
 }  // namespace
 
-// The write side of a stream, shared with the service (for shutdown). Reactor calls are made
-// without holding `mu` (gRPC may run reactions inline); the reactor is alive while a write is in
-// flight or Finish has not been called, and those are decided under `mu`.
+// A stream's state shared with the apply pool and the service (for shutdown). Reactor calls are
+// made without holding `mu` (gRPC may run reactions inline). The reactor is alive while a read,
+// a write or an apply is in progress, or Finish has not been called; all of that is decided
+// under `mu`, and Finish waits for the apply and the write.
 struct IngestService::Control {
   std::mutex mu;
   // Guarded by mu:
   Stream* reactor = nullptr;  // null after OnDone
-  bool writing = false;
   bool finishing = false;
   bool finish_called = false;
   grpc::Status status;
-  v1::ReportResponse in_flight;          // read by gRPC while `writing`
-  std::optional<v1::ReportResponse> next;  // coalesced acks waiting for the write to finish
+  bool writing = false;
+  grpc::ByteBuffer out;                    // the ack being written
+  std::optional<v1::ReportResponse> next;  // acks coalesced while writing
+  bool reading = false;
+  bool applying = false;
+  bool scheduled = false;               // queued in the pool (or being applied by it)
+  bool half_closed = false;             // the proxy is done sending
+  std::deque<grpc::ByteBuffer> inbox;  // read, not yet applied (at most 2)
 };
 
-class IngestService::Stream final
-    : public grpc::ServerBidiReactor<v1::ReportRequest, v1::ReportResponse> {
+class IngestService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   Stream(IngestService& service, std::shared_ptr<Control> control)
       : service_(service),
         control_(std::move(control)),
-        session_(service.aggregator_, service.limits_) {
+        session_(service.aggregator_, service.options_.limits) {
     control_->reactor = this;
-    next_read();
+    control_->reading = true;
+    StartRead(&in_);
   }
 
   void OnReadDone(bool ok) override {
+    std::unique_lock<std::mutex> lock(control_->mu);
+    Control& c = *control_;
+    c.reading = false;
     if (!ok) {
-      // The proxy half-closed (or the call is cancelled): done, cleanly.
-      end(grpc::Status::OK);
+      // The proxy half-closed (or the call is cancelled): finish once queued reports are applied.
+      c.half_closed = true;
+      const bool idle = !c.scheduled && !c.applying && c.inbox.empty();
+      lock.unlock();
+      if (idle) end(control_, grpc::Status::OK);
       return;
     }
-    {
-      std::lock_guard<std::mutex> lock(control_->mu);
-      if (control_->finishing) return;  // ending: read no further
-    }
-    const auto received = service_.aggregator_.clock().steady_now();
-    const auto started = std::chrono::steady_clock::now();
-    v1::ReportResponse ack;
-    bool has_ack = false;
-    auto error = session_.handle(*request_, received, &ack, &has_ack);
-    if (error) {
-      service_.log_.warn("ingest stream refused",
-                         {{"proxy_id", session_.proxy_id()}, {"error", error->message}});
-      end(to_status(*error));
+    if (c.finishing) return;
+    const bool small = in_.Length() <= service_.options_.inline_apply_bytes;
+    if (small && !c.scheduled && !c.applying && c.inbox.empty()) {
+      // Fast path: nothing queued for this stream, a small report: apply it now.
+      c.applying = true;
+      lock.unlock();
+      const bool go_on = apply(in_);
+      in_.Clear();
+      after_apply(go_on);
       return;
     }
-    if (has_ack) {
-      if (service_.observer_ != nullptr) {
-        const size_t entries = static_cast<size_t>(request_->report().defs_size()) +
-                               request_->report().history_size() +
-                               request_->report().samples_size();
-        service_.observer_->on_report_applied(std::chrono::steady_clock::now() - started, entries);
-      }
-      send_ack(std::move(ack));
-    } else {
-      service_.log_.info("proxy connected", {{"proxy_id", session_.proxy_id()},
-                                             {"boot_epoch", std::to_string(session_.boot_epoch())}});
-    }
-    next_read();
+    c.inbox.push_back(std::move(in_));
+    in_ = grpc::ByteBuffer();
+    const bool schedule = !c.scheduled;
+    c.scheduled = true;
+    const bool read_more = c.inbox.size() < 2;
+    if (read_more) c.reading = true;
+    lock.unlock();
+    if (schedule || small) service_.schedule(control_, small);
+    if (read_more) StartRead(&in_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -95,27 +104,21 @@ class IngestService::Stream final
       c.status = grpc::Status::CANCELLED;
     }
     if (c.finishing) {
-      if (c.finish_called) return;
-      c.finish_called = true;
-      lock.unlock();
-      Finish(c.status);
+      finish_if_idle(lock);
       return;
     }
     if (c.next) {
-      c.writing = true;
-      c.in_flight = std::move(*c.next);
-      c.next.reset();
-      lock.unlock();
-      StartWrite(&c.in_flight);
+      start_write(lock);
     }
   }
 
-  void OnCancel() override { end(grpc::Status::CANCELLED); }
+  void OnCancel() override { end(control_, grpc::Status::CANCELLED); }
 
   void OnDone() override {
     {
       std::lock_guard<std::mutex> lock(control_->mu);
       control_->reactor = nullptr;
+      control_->inbox.clear();
     }
     if (session_.said_hello()) {
       service_.log_.info("proxy stream ended", {{"proxy_id", session_.proxy_id()}});
@@ -124,64 +127,178 @@ class IngestService::Stream final
     delete this;
   }
 
-  // Ends the stream with `status` (after a write in flight). Any thread; once.
+  // Ends the stream with `status` once no apply and no write is in progress. Any thread; once.
   static void end(const std::shared_ptr<Control>& control, grpc::Status status) {
     std::unique_lock<std::mutex> lock(control->mu);
     if (control->reactor == nullptr || control->finishing) return;
     control->finishing = true;
     control->status = std::move(status);
-    if (control->writing || control->finish_called) return;
-    control->finish_called = true;
-    Stream* r = control->reactor;
-    lock.unlock();
-    r->Finish(control->status);
+    control->reactor->finish_if_idle(lock);
+  }
+
+  // Pool side: applies the stream's queued reports in order. Returns when the inbox is empty.
+  static void drain(const std::shared_ptr<Control>& control) {
+    std::unique_lock<std::mutex> lock(control->mu);
+    while (true) {
+      Control& c = *control;
+      if (c.applying) return;  // queued twice: the other worker is on it
+      if (c.reactor == nullptr || c.finishing || c.inbox.empty()) {
+        c.scheduled = false;
+        if (c.reactor != nullptr && !c.finishing && c.half_closed && c.inbox.empty()) {
+          c.finishing = true;
+          c.status = grpc::Status::OK;
+        }
+        if (c.reactor != nullptr && c.finishing) c.reactor->finish_if_idle(lock);
+        return;
+      }
+      grpc::ByteBuffer buf = std::move(c.inbox.front());
+      c.inbox.pop_front();
+      c.applying = true;
+      Stream* r = c.reactor;
+      lock.unlock();
+      const bool go_on = r->apply(buf);
+      lock.lock();
+      c.applying = false;
+      if (!go_on) {
+        c.scheduled = false;
+        r->finish_if_idle(lock);
+        return;
+      }
+      if (!c.reading && !c.finishing && c.inbox.size() < 2) {
+        c.reading = true;
+        lock.unlock();
+        r->StartRead(&r->in_);
+        lock.lock();
+      }
+    }
   }
 
  private:
-  void end(grpc::Status status) { end(control_, std::move(status)); }
-
-  // Each report is parsed into a fresh arena: parsing is bump allocation, and the memory of a
-  // large report is given back right after it is applied instead of staying with the stream.
-  void next_read() {
+  // Decodes and applies one report. False when the stream must end (end() was called).
+  bool apply(grpc::ByteBuffer& buf) {
     arena_.Reset();
-    request_ = google::protobuf::Arena::CreateMessage<v1::ReportRequest>(&arena_);
-    StartRead(request_);
+    auto* msg = google::protobuf::Arena::CreateMessage<v1::ReportRequest>(&arena_);
+    const auto received = service_.aggregator_.clock().steady_now();
+    const auto started = std::chrono::steady_clock::now();
+    grpc::ProtoBufferReader reader(&buf);
+    if (!msg->ParseFromZeroCopyStream(&reader)) {
+      end_from_apply(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "report: the message is not a lockstep.v1.ReportRequest"));
+      return false;
+    }
+    v1::ReportResponse ack;
+    bool has_ack = false;
+    auto error = session_.handle(*msg, received, &ack, &has_ack);
+    if (error) {
+      service_.log_.warn("ingest stream refused",
+                         {{"proxy_id", session_.proxy_id()}, {"error", error->message}});
+      end_from_apply(to_status(*error));
+      return false;
+    }
+    if (has_ack) {
+      if (service_.observer_ != nullptr) {
+        const auto& r = msg->report();
+        service_.observer_->on_report_applied(
+            std::chrono::steady_clock::now() - started,
+            static_cast<size_t>(r.defs_size()) + r.history_size() + r.samples_size());
+      }
+      send_ack(std::move(ack));
+    } else {
+      service_.log_.info("proxy connected", {{"proxy_id", session_.proxy_id()},
+                                             {"boot_epoch", std::to_string(session_.boot_epoch())}});
+    }
+    return true;
+  }
+
+  // After an inline apply: read on, or finish if the stream is ending.
+  void after_apply(bool go_on) {
+    std::unique_lock<std::mutex> lock(control_->mu);
+    Control& c = *control_;
+    c.applying = false;
+    if (!go_on || c.finishing) {
+      finish_if_idle(lock);
+      return;
+    }
+    if (c.half_closed) {
+      c.finishing = true;
+      c.status = grpc::Status::OK;
+      finish_if_idle(lock);
+      return;
+    }
+    c.reading = true;
+    lock.unlock();
+    StartRead(&in_);
+  }
+
+  void end_from_apply(grpc::Status status) {
+    std::lock_guard<std::mutex> lock(control_->mu);
+    if (control_->finishing) return;
+    control_->finishing = true;
+    control_->status = std::move(status);
+    // Finished by the caller once `applying` is cleared.
+  }
+
+  // mu held. Calls Finish when nothing is in progress that still needs the reactor.
+  void finish_if_idle(std::unique_lock<std::mutex>& lock) {
+    Control& c = *control_;
+    if (c.finish_called || c.writing || c.applying) return;
+    c.finish_called = true;
+    lock.unlock();
+    Finish(c.status);
   }
 
   void send_ack(v1::ReportResponse ack) {
     std::unique_lock<std::mutex> lock(control_->mu);
     Control& c = *control_;
     if (c.finishing) return;
-    if (c.writing) {
-      // Coalesce: the latest seq covers the earlier ones (a stream applies in order).
-      if (!c.next) {
-        c.next = std::move(ack);
-      } else {
-        c.next->set_acked_seq(ack.acked_seq());
-        for (auto& r : *ack.mutable_rejects()) *c.next->add_rejects() = std::move(r);
-      }
-      return;
+    // Coalesce: the latest seq covers the earlier ones (a stream applies in order).
+    if (!c.next) {
+      c.next = std::move(ack);
+    } else {
+      c.next->set_acked_seq(ack.acked_seq());
+      for (auto& r : *ack.mutable_rejects()) *c.next->add_rejects() = std::move(r);
     }
+    if (!c.writing) start_write(lock);
+  }
+
+  // mu held, no write in flight, c.next set.
+  void start_write(std::unique_lock<std::mutex>& lock) {
+    Control& c = *control_;
+    c.out.Clear();
+    bool own = false;
+    grpc::GenericSerialize<grpc::ProtoBufferWriter, v1::ReportResponse>(*c.next, &c.out, &own);
+    c.next.reset();
     c.writing = true;
-    c.in_flight = std::move(ack);
     lock.unlock();
-    StartWrite(&c.in_flight);
+    StartWrite(&c.out);
   }
 
   IngestService& service_;
   std::shared_ptr<Control> control_;
-  IngestSession session_;     // used by OnReadDone only (reads are sequential)
-  google::protobuf::Arena arena_;
-  v1::ReportRequest* request_ = nullptr;  // on arena_
+  IngestSession session_;  // used by one apply at a time (inline or pool, never both)
+  google::protobuf::Arena arena_;  // each report is parsed into it, then it is reset
+  grpc::ByteBuffer in_;             // the read in progress
 };
 
-IngestService::IngestService(Aggregator& aggregator, IngestLimits limits, IngestObserver* observer,
-                             Logger log)
-    : aggregator_(aggregator), limits_(limits), observer_(observer), log_(std::move(log)) {}
+IngestService::IngestService(Aggregator& aggregator, IngestServiceOptions options,
+                             IngestObserver* observer, Logger log)
+    : aggregator_(aggregator), options_(options), observer_(observer), log_(std::move(log)) {
+  for (int i = 0; i < std::max(1, options_.apply_threads); ++i) {
+    workers_.emplace_back([this] { worker(); });
+  }
+}
 
-IngestService::~IngestService() { shutdown(); }
+IngestService::~IngestService() {
+  shutdown();
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
 
-grpc::ServerBidiReactor<v1::ReportRequest, v1::ReportResponse>* IngestService::Report(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Report(
     grpc::CallbackServerContext*) {
   auto control = std::make_shared<Control>();
   bool shutting;
@@ -193,6 +310,35 @@ grpc::ServerBidiReactor<v1::ReportRequest, v1::ReportResponse>* IngestService::R
   auto* stream = new Stream(*this, control);
   if (shutting) Stream::end(control, grpc::Status::OK);
   return stream;
+}
+
+void IngestService::schedule(std::shared_ptr<Control> control, bool urgent) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    (urgent ? urgent_ : bulk_).push_back(std::move(control));
+  }
+  queue_cv_.notify_one();
+}
+
+void IngestService::worker() {
+  if (options_.apply_nice != 0) {
+    // Linux: nice applies per thread. Bulk apply yields the CPU to KEDA's calls and activations.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), options_.apply_nice);
+  }
+  while (true) {
+    std::shared_ptr<Control> next;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !urgent_.empty() || !bulk_.empty(); });
+      if (stopping_) return;
+      auto& q = !urgent_.empty() ? urgent_ : bulk_;
+      next = std::move(q.front());
+      q.pop_front();
+    }
+    // A stream may be queued twice (bulk, then promoted as urgent): the second drain finds
+    // nothing to do.
+    Stream::drain(next);
+  }
 }
 
 void IngestService::forget(const std::shared_ptr<Control>& control) {

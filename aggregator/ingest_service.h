@@ -1,9 +1,13 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "aggregator/aggregator.h"
 #include "aggregator/ingest_session.h"
@@ -18,21 +22,35 @@ class IngestObserver {
   virtual void on_report_applied(std::chrono::nanoseconds duration, size_t entries) = 0;
 };
 
-// lockstep.v1.Ingest/Report on the gRPC callback API: one IngestSession per stream. Reads are
-// pipelined (the next read starts as soon as a report is applied) and acks are coalesced (while
-// one is being written, the next carries the latest acked_seq and all rejects since), so a slow
-// reader of acks never stalls ingestion. A stream-level error ends the stream with
-// INVALID_ARGUMENT / FAILED_PRECONDITION / RESOURCE_EXHAUSTED naming the field; shutdown() ends
-// every stream with OK.
-class IngestService final : public lockstep::v1::Ingest::CallbackService {
+struct IngestServiceOptions {
+  IngestLimits limits;
+  // Threads that decode and apply large reports, at a lower CPU priority (nice), so that the
+  // gRPC threads stay free for KEDA's calls and for small (urgent) reports.
+  int apply_threads = 1;
+  int apply_nice = 5;
+  // Reports up to this size are decoded and applied at once on the gRPC thread (a held request
+  // is reported alone and small: it must not wait behind bulk reports).
+  size_t inline_apply_bytes = 8 << 10;
+};
+
+// lockstep.v1.Ingest/Report on the gRPC callback API, one IngestSession per stream.
+//
+// The method is registered raw (bytes): small reports are decoded and applied inline on the gRPC
+// thread; large ones go to a small pool of lower-priority apply threads (a stream with a small
+// report waiting is served first), so bulk ingest never delays KEDA's calls or an activation.
+// Per stream reports are applied in order, one at a time, with one read ahead. Acks are
+// coalesced: while one is being written, the next carries the latest acked_seq and every reject
+// since. A stream-level error ends the stream with INVALID_ARGUMENT / FAILED_PRECONDITION /
+// RESOURCE_EXHAUSTED naming the field; shutdown() ends every stream with OK.
+class IngestService final
+    : public lockstep::v1::Ingest::WithRawCallbackMethod_Report<lockstep::v1::Ingest::Service> {
  public:
-  IngestService(Aggregator& aggregator, IngestLimits limits, IngestObserver* observer, Logger log);
+  IngestService(Aggregator& aggregator, IngestServiceOptions options, IngestObserver* observer,
+                Logger log);
   ~IngestService() override;
 
-  // The generated synchronous overload stays visible (-Woverloaded-virtual); gRPC never calls it
-  // on a callback service.
-  using lockstep::v1::Ingest::CallbackService::Report;
-  grpc::ServerBidiReactor<lockstep::v1::ReportRequest, lockstep::v1::ReportResponse>* Report(
+  using lockstep::v1::Ingest::WithRawCallbackMethod_Report<lockstep::v1::Ingest::Service>::Report;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Report(
       grpc::CallbackServerContext* context) override;
 
   void shutdown();
@@ -42,15 +60,26 @@ class IngestService final : public lockstep::v1::Ingest::CallbackService {
   class Stream;
   struct Control;
   void forget(const std::shared_ptr<Control>& control);
+  void schedule(std::shared_ptr<Control> control, bool urgent);
+  void worker();
 
   Aggregator& aggregator_;
-  const IngestLimits limits_;
+  const IngestServiceOptions options_;
   IngestObserver* observer_;
   Logger log_;
+
   mutable std::mutex mu_;
   // Guarded by mu_:
   bool shutting_down_ = false;
-  std::set<std::shared_ptr<Control>> streams_;  // open streams
+  std::set<std::shared_ptr<Control>> streams_;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  // Guarded by queue_mu_: streams with reports to apply, urgent ones first.
+  std::deque<std::shared_ptr<Control>> urgent_;
+  std::deque<std::shared_ptr<Control>> bulk_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
   friend class Stream;
 };
 

@@ -47,16 +47,23 @@ struct IngestSession::Rejects {
   size_t unlisted = 0;
 };
 
+namespace {
+IngestLimits clamped(IngestLimits l) {
+  l.max_gauge = std::min(l.max_gauge, ProxySeriesState::kMaxGauge);
+  return l;
+}
+}  // namespace
+
 IngestSession::IngestSession(Aggregator& aggregator, IngestLimits limits)
     : aggregator_(aggregator),
-      limits_(limits),
+      limits_(clamped(limits)),
       writer_(aggregator.writer_epochs().register_writer()) {}
 
 IngestSession::~IngestSession() {
   // One stream reference per defined slot (see apply_def).
   std::vector<Route*> refs;
   for (ProxySeriesState* st : slots_) {
-    if (st != nullptr) refs.push_back(&st->series->route());
+    if (st != nullptr) refs.push_back(&epoch_->series_of(*st).route());
   }
   aggregator_.release_stream_refs(refs);
   if (epoch_) aggregator_.close_stream(epoch_);
@@ -145,6 +152,7 @@ std::optional<IngestError> IngestSession::report(const v1::Report& report,
   }
   const int64_t now_ms = aggregator_.clock().unix_ms();
   Rejects rejects(ack, stats, limits_.max_rejects_listed);
+  const uint64_t gate_before = aggregator_.read_activity_gate();
   writer_->enter(aggregator_.writer_epochs());
   {
     std::lock_guard<std::mutex> lock(epoch_->apply_mutex());
@@ -154,11 +162,15 @@ std::optional<IngestError> IngestSession::report(const v1::Report& report,
     for (int i = 0; i < report.history_size(); ++i) {
       apply_history(i, report.history(i), now_ms, rejects);
     }
+    // The requests of a sample happened before the report arrived: they belong to the bucket
+    // holding the instant just before now (at a bucket boundary, the bucket that just ended).
+    CreditClock clock(now_ms - 1, now_ms);
     for (int i = 0; i < report.samples_size(); ++i) {
-      apply_sample(i, report.samples(i), fresh, now_ms, rejects);
+      apply_sample(i, report.samples(i), fresh, clock, rejects);
     }
   }
   writer_->exit();
+  if (aggregator_.read_activity_gate() != gate_before) recheck_armed(report);
   signal_activity(received);
   rejects.finish();
   epoch_->route_table_version.store(report.route_table_version(), std::memory_order_relaxed);
@@ -190,7 +202,7 @@ void IngestSession::apply_def(int index, const v1::SeriesDef& def, Rejects& reje
     return;
   }
   if (id < slots_.size() && slots_[id] != nullptr) {
-    const RouteSeries* s = slots_[id]->series;
+    const RouteSeries* s = &epoch_->series_of(*slots_[id]);
     if (s->route().key() == def.route() && s->backend() == def.backend()) return;  // resent def
     rejects.add(id, RejectReason::kDuplicateSeriesId,
                 field() + ".id: " + std::to_string(id) + " already names " + s->route().key() +
@@ -259,7 +271,7 @@ void IngestSession::apply_history(int index, const v1::SeriesHistory& h, int64_t
                     std::to_string(now_ms) + ")");
     return;
   }
-  RouteSeries& series = *st->series;
+  RouteSeries& series = epoch_->series_of(*st);
   Route& route = series.route();
   const int64_t ring_g = route.shape().granularity_ms;
   uint64_t c = base_it->second;
@@ -284,12 +296,12 @@ void IngestSession::apply_history(int index, const v1::SeriesHistory& h, int64_t
   st->last_requests = std::max(st->last_requests, c);
   if (credited) {
     route.touch(now_ms);
-    active_routes_.push_back(&route);
+    if (route.armed()) armed_routes_.push_back(&route);
   }
 }
 
 void IngestSession::apply_sample(int index, const v1::SeriesSample& s, bool gauges_fresh,
-                                 int64_t now_ms, Rejects& rejects) {
+                                 CreditClock& clock, Rejects& rejects) {
   const uint32_t id = s.id();
   ProxySeriesState* st = id < slots_.size() ? slots_[id] : nullptr;
   if (st == nullptr) [[unlikely]] {
@@ -306,7 +318,7 @@ void IngestSession::apply_sample(int index, const v1::SeriesSample& s, bool gaug
                     std::to_string(limits_.max_gauge) + " (ingest.max_gauge)");
     return;
   }
-  RouteSeries& series = *st->series;
+  RouteSeries& series = epoch_->series_of(*st);
   uint64_t delta = 0;
   if (s.requests() > st->last_requests) {
     delta = s.requests() - st->last_requests;
@@ -319,9 +331,7 @@ void IngestSession::apply_sample(int index, const v1::SeriesSample& s, bool gaug
       return;
     }
     st->last_requests = s.requests();
-    // The requests happened before the report arrived: they belong to the bucket holding the
-    // instant just before now (at a bucket boundary, the bucket that just ended).
-    series.credit(now_ms - 1, now_ms, delta);
+    series.credit(clock, delta);
   }
   if (!pending_base_.empty()) [[unlikely]] {
     pending_base_.erase(id);
@@ -329,35 +339,47 @@ void IngestSession::apply_sample(int index, const v1::SeriesSample& s, bool gaug
     if (pending_base_.empty()) std::unordered_map<uint32_t, uint64_t>().swap(pending_base_);
   }
   if (gauges_fresh) {
-    const int64_t d_in = static_cast<int64_t>(s.in_flight()) - st->in_flight;
-    const int64_t d_held = static_cast<int64_t>(s.held()) - st->held;
+    const int64_t d_in = static_cast<int64_t>(s.in_flight()) - st->in_flight();
+    const int64_t d_held = static_cast<int64_t>(s.held()) - st->held();
     if (d_in != 0 || d_held != 0) {
       series.add_gauges(d_in, d_held);
-      st->in_flight = s.in_flight();
-      st->held = s.held();
+      st->set_gauges(s.in_flight(), s.held());
     }
   }
-  if (delta > 0 || st->in_flight > 0 || st->held > 0) {
+  if (delta > 0 || st->in_flight() > 0 || st->held() > 0) {
     Route& route = series.route();
-    route.touch(now_ms);
-    // Checked for arming after the report (one fence per report, not per entry).
-    active_routes_.push_back(&route);
+    route.touch(clock.now_ms);
+    if (route.armed()) [[unlikely]] armed_routes_.push_back(&route);  // see read_activity_gate
+  }
+}
+
+void IngestSession::recheck_armed(const v1::Report& report) {
+  // The scaler armed routes while this report was applied: check every route it touched (a
+  // superset of the active ones is fine).
+  for (const auto& s : report.samples()) {
+    ProxySeriesState* st = s.id() < slots_.size() ? slots_[s.id()] : nullptr;
+    if (st == nullptr) continue;
+    Route& route = epoch_->series_of(*st).route();
+    if (route.armed()) armed_routes_.push_back(&route);
+  }
+  for (const auto& h : report.history()) {
+    ProxySeriesState* st = h.id() < slots_.size() ? slots_[h.id()] : nullptr;
+    if (st == nullptr) continue;
+    Route& route = epoch_->series_of(*st).route();
+    if (route.armed()) armed_routes_.push_back(&route);
   }
 }
 
 void IngestSession::signal_activity(Clock::SteadyTime received) {
-  if (active_routes_.empty()) return;
-  // Either the scaler's evaluation sees this report's counts, or the loads below see the route
-  // armed (see Aggregator::pass_activity_gate).
-  aggregator_.pass_activity_gate();
+  if (armed_routes_.empty()) return;
   ActivityListener* listener = aggregator_.activity_listener();
-  for (Route* route : active_routes_) {
-    if (route->armed() && route->disarm() && listener != nullptr) {
+  for (Route* route : armed_routes_) {
+    if (route->disarm() && listener != nullptr) {
       route->note_signal(received);
       listener->on_route_activity(*route, received);
     }
   }
-  active_routes_.clear();
+  armed_routes_.clear();
 }
 
 }  // namespace lockstep::aggregator

@@ -18,7 +18,7 @@ namespace lockstep::aggregator {
 struct IngestLimits {
   size_t max_entries_per_report = 100'000;  // defs + history + samples
   uint32_t max_series_id = 1u << 20;        // ids index a per-stream table: keep them dense
-  uint32_t max_gauge = 1'000'000;           // in_flight and held, per proxy and series
+  uint32_t max_gauge = 1'000'000;  // in_flight and held, per proxy and series (<= 2^20-1)
   uint64_t max_requests_delta = 1'000'000'000;  // growth of one series between two reports
   uint32_t max_history_buckets = 3600;
   std::chrono::milliseconds max_clock_skew{5000};  // how far a history may reach past "now"
@@ -71,7 +71,8 @@ class IngestSession {
   void apply_history(int index, const lockstep::v1::SeriesHistory& h, int64_t now_ms,
                      Rejects& rejects);
   void apply_sample(int index, const lockstep::v1::SeriesSample& s, bool gauges_fresh,
-                    int64_t now_ms, Rejects& rejects);
+                    CreditClock& clock, Rejects& rejects);
+  void recheck_armed(const lockstep::v1::Report& report);
   // Wakes the activation listener for armed routes this report made active.
   void signal_activity(Clock::SteadyTime received);
 
@@ -84,8 +85,8 @@ class IngestSession {
   std::vector<ProxySeriesState*> slots_;
   // base_requests of series defined on this stream that have had no sample yet (for history).
   std::unordered_map<uint32_t, uint64_t> pending_base_;
-  // Routes that got requests or non-zero gauges in the report being applied.
-  std::vector<Route*> active_routes_;
+  // Armed routes that got requests or non-zero gauges in the report being applied.
+  std::vector<Route*> armed_routes_;
 };
 
 // Validates a proxy id: [A-Za-z0-9._:-], 1..253 bytes.

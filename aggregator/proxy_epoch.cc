@@ -2,38 +2,102 @@
 
 #include "aggregator/route.h"
 
+#include <algorithm>
+
 namespace lockstep::aggregator {
 
 // ---------------------------------------------------------------------------------------------
 // SeriesIndex
 
 std::optional<uint32_t> SeriesIndex::find(uint32_t key) const {
-  if (slots_.empty()) return std::nullopt;
+  if (dense_mode_) {
+    if (key >= dense_.size() || dense_[key] == 0) return std::nullopt;
+    return dense_[key] - 1;
+  }
+  uint32_t v;
+  if (!hash_find(key, &v)) return std::nullopt;
+  return v;
+}
+
+void SeriesIndex::insert(uint32_t key, uint32_t value) {
+  const bool present = find(key).has_value();
+  const uint32_t max_id = std::max(max_id_, key);
+  const size_t count = size_ + (present ? 0 : 1);
+  if (dense_mode_ && !dense_fits(max_id, count)) to_hash();
+  if (!dense_mode_ && dense_fits(max_id, count) && count > 64) to_dense(max_id);
+  max_id_ = max_id;
+  if (dense_mode_) {
+    if (key >= dense_.size()) dense_.resize(std::max<size_t>(key + 1, dense_.size() * 3 / 2), 0);
+    dense_[key] = value + 1;
+  } else {
+    hash_insert(key, value);
+  }
+  size_ = count;
+}
+
+bool SeriesIndex::erase(uint32_t key) {
+  if (!find(key)) return false;
+  if (dense_mode_) {
+    dense_[key] = 0;
+  } else {
+    hash_erase(key);
+  }
+  --size_;
+  return true;
+}
+
+void SeriesIndex::to_dense(uint32_t max_id) {
+  std::vector<uint32_t> d(static_cast<size_t>(max_id) + 1, 0);
+  for (uint64_t e : slots_) {
+    if (e != 0) d[key_of(e)] = static_cast<uint32_t>(e) + 1;
+  }
+  dense_ = std::move(d);
+  std::vector<uint64_t>().swap(slots_);
+  hash_size_ = 0;
+  dense_mode_ = true;
+}
+
+void SeriesIndex::to_hash() {
+  std::vector<uint32_t> d = std::move(dense_);
+  std::vector<uint32_t>().swap(dense_);
+  dense_mode_ = false;
+  slots_.clear();
+  hash_size_ = 0;
+  for (uint32_t k = 0; k < d.size(); ++k) {
+    if (d[k] != 0) hash_insert(k, d[k] - 1);
+  }
+}
+
+bool SeriesIndex::hash_find(uint32_t key, uint32_t* value) const {
+  if (slots_.empty()) return false;
   const size_t mask = slots_.size() - 1;
   for (size_t i = home(key);; i = (i + 1) & mask) {
     const uint64_t e = slots_[i];
-    if (e == 0) return std::nullopt;
-    if (key_of(e) == key) return static_cast<uint32_t>(e);
+    if (e == 0) return false;
+    if (key_of(e) == key) {
+      *value = static_cast<uint32_t>(e);
+      return true;
+    }
   }
 }
 
 void SeriesIndex::grow() {
   std::vector<uint64_t> old = std::move(slots_);
   slots_.assign(old.empty() ? 64 : old.size() * 2, 0);
-  size_ = 0;
+  hash_size_ = 0;
   for (uint64_t e : old) {
-    if (e != 0) insert(key_of(e), static_cast<uint32_t>(e));
+    if (e != 0) hash_insert(key_of(e), static_cast<uint32_t>(e));
   }
 }
 
-void SeriesIndex::insert(uint32_t key, uint32_t value) {
+void SeriesIndex::hash_insert(uint32_t key, uint32_t value) {
   // Load factor <= 3/4.
-  if ((size_ + 1) * 4 > slots_.size() * 3) grow();
+  if ((hash_size_ + 1) * 4 > slots_.size() * 3) grow();
   const size_t mask = slots_.size() - 1;
   for (size_t i = home(key);; i = (i + 1) & mask) {
     if (slots_[i] == 0) {
       slots_[i] = entry(key, value);
-      ++size_;
+      ++hash_size_;
       return;
     }
     if (key_of(slots_[i]) == key) {
@@ -43,7 +107,7 @@ void SeriesIndex::insert(uint32_t key, uint32_t value) {
   }
 }
 
-bool SeriesIndex::erase(uint32_t key) {
+bool SeriesIndex::hash_erase(uint32_t key) {
   if (slots_.empty()) return false;
   const size_t mask = slots_.size() - 1;
   size_t i = home(key);
@@ -64,15 +128,15 @@ bool SeriesIndex::erase(uint32_t key) {
     }
   }
   slots_[hole] = 0;
-  --size_;
+  --hash_size_;
   return true;
 }
 
 // ---------------------------------------------------------------------------------------------
 // ProxyEpoch
 
-ProxyEpoch::ProxyEpoch(std::string proxy_id, uint64_t boot_epoch)
-    : proxy_id_(std::move(proxy_id)), boot_epoch_(boot_epoch) {}
+ProxyEpoch::ProxyEpoch(std::string proxy_id, uint64_t boot_epoch, const SeriesTable& series)
+    : proxy_id_(std::move(proxy_id)), boot_epoch_(boot_epoch), series_(series) {}
 
 ProxyEpoch::~ProxyEpoch() = default;
 
@@ -93,7 +157,8 @@ ProxySeriesState* ProxyEpoch::create(RouteSeries& series, uint64_t last_requests
     i = used_++;
   }
   ProxySeriesState& s = at(i);
-  s = ProxySeriesState{last_requests, 0, 0, &series};
+  s.last_requests = last_requests;
+  s.set(series.id(), 0, 0);
   index_.insert(series.id(), i);
   return &s;
 }
@@ -102,8 +167,8 @@ void ProxyEpoch::release(const RouteSeries& series) {
   const auto i = index_.find(series.id());
   if (!i) return;
   ProxySeriesState& s = at(*i);
-  if (s.in_flight != 0 || s.held != 0) {
-    s.series->add_gauges(-static_cast<int64_t>(s.in_flight), -static_cast<int64_t>(s.held));
+  if (s.in_flight() != 0 || s.held() != 0) {
+    series_of(s).add_gauges(-static_cast<int64_t>(s.in_flight()), -static_cast<int64_t>(s.held()));
   }
   s = ProxySeriesState{};
   index_.erase(series.id());
@@ -113,10 +178,9 @@ void ProxyEpoch::release(const RouteSeries& series) {
 void ProxyEpoch::drop_gauges() {
   for (uint32_t i = 0; i < used_; ++i) {
     ProxySeriesState& s = at(i);
-    if (s.series == nullptr || (s.in_flight == 0 && s.held == 0)) continue;
-    s.series->add_gauges(-static_cast<int64_t>(s.in_flight), -static_cast<int64_t>(s.held));
-    s.in_flight = 0;
-    s.held = 0;
+    if (s.free() || (s.in_flight() == 0 && s.held() == 0)) continue;
+    series_of(s).add_gauges(-static_cast<int64_t>(s.in_flight()), -static_cast<int64_t>(s.held()));
+    s.set_gauges(0, 0);
   }
 }
 

@@ -8,31 +8,59 @@
 #include <string>
 #include <vector>
 
+#include "aggregator/series_table.h"
+
 namespace lockstep::aggregator {
 
 class RouteSeries;
 
 // What the aggregator remembers of one (proxy, boot epoch, series): the last cumulative request
 // count applied (so nothing counts twice) and the proxy's last gauges (so a change is applied as a
-// delta to the series sums). Guarded by the owning ProxyEpoch's apply mutex.
+// delta to the series sums). 16 bytes. Guarded by the owning ProxyEpoch's apply mutex.
 struct ProxySeriesState {
-  uint64_t last_requests = 0;
-  uint32_t in_flight = 0;
-  uint32_t held = 0;
-  RouteSeries* series = nullptr;  // null: free (its route was evicted)
-};
+  static constexpr uint32_t kMaxGauge = (1u << 20) - 1;
+  static constexpr uint32_t kMaxSeriesId = (1u << 24) - 2;
 
-// Open-addressing map from a series id to a state index, 8 bytes a slot (linear probing,
-// backward-shift deletion). Not thread-safe.
+  uint64_t last_requests = 0;
+  // series id + 1 (24 bits) | in_flight (20 bits) | held (20 bits); 0: a free state.
+  uint64_t packed = 0;
+
+  bool free() const { return packed == 0; }
+  uint32_t series_id() const { return static_cast<uint32_t>(packed >> 40) - 1; }
+  uint32_t in_flight() const { return static_cast<uint32_t>(packed >> 20) & kMaxGauge; }
+  uint32_t held() const { return static_cast<uint32_t>(packed) & kMaxGauge; }
+  void set(uint32_t series_id, uint32_t in_flight, uint32_t held) {
+    packed = (static_cast<uint64_t>(series_id) + 1) << 40 | static_cast<uint64_t>(in_flight) << 20 |
+             held;
+  }
+  void set_gauges(uint32_t in_flight, uint32_t held) { set(series_id(), in_flight, held); }
+};
+static_assert(sizeof(ProxySeriesState) == 16);
+
+// Map from a series id to a state index. Dense (a plain array indexed by series id, 4 bytes a
+// slot) while the ids it holds fill at least a quarter of their range, which is the normal case
+// of a proxy reporting most routes; open addressing (8 bytes a slot, linear probing,
+// backward-shift deletion) otherwise. Not thread-safe.
 class SeriesIndex {
  public:
   std::optional<uint32_t> find(uint32_t series_id) const;
   void insert(uint32_t series_id, uint32_t state_index);  // replaces an existing entry
   bool erase(uint32_t series_id);
   size_t size() const { return size_; }
-  size_t memory_bytes() const { return slots_.capacity() * sizeof(uint64_t); }
+  size_t memory_bytes() const {
+    return slots_.capacity() * sizeof(uint64_t) + dense_.capacity() * sizeof(uint32_t);
+  }
 
  private:
+  bool dense_fits(uint32_t max_id, size_t count) const {
+    return static_cast<size_t>(max_id) + 1 <= 4 * count + 1024;
+  }
+  void to_dense(uint32_t max_id);
+  void to_hash();
+  bool hash_find(uint32_t key, uint32_t* value) const;
+  void hash_insert(uint32_t key, uint32_t value);
+  bool hash_erase(uint32_t key);
+
   static uint64_t entry(uint32_t key, uint32_t value) {
     return (static_cast<uint64_t>(key) + 1) << 32 | value;
   }
@@ -42,15 +70,19 @@ class SeriesIndex {
   }
   void grow();
 
-  std::vector<uint64_t> slots_;  // 0: empty
+  bool dense_mode_ = true;
+  std::vector<uint32_t> dense_;  // dense mode: state index + 1 by series id; 0: absent
+  std::vector<uint64_t> slots_;  // hash mode: 0: empty
+  size_t hash_size_ = 0;
   size_t size_ = 0;
+  uint32_t max_id_ = 0;
 };
 
 // One running process of one proxy (proxy_id + boot_epoch): its per-series states, which outlive
 // its streams so that a reconnect continues exactly where the last applied report left off.
 class ProxyEpoch {
  public:
-  ProxyEpoch(std::string proxy_id, uint64_t boot_epoch);
+  ProxyEpoch(std::string proxy_id, uint64_t boot_epoch, const SeriesTable& series);
   ~ProxyEpoch();
   ProxyEpoch(const ProxyEpoch&) = delete;
   ProxyEpoch& operator=(const ProxyEpoch&) = delete;
@@ -68,6 +100,8 @@ class ProxyEpoch {
   ProxySeriesState* create(RouteSeries& series, uint64_t last_requests);
   // Forgets the state of a series (its route is being evicted).
   void release(const RouteSeries& series);
+  // The series a state counts for.
+  RouteSeries& series_of(const ProxySeriesState& st) const { return *series_.get(st.series_id()); }
   // Subtracts this epoch's gauges from the series sums and zeroes them.
   void drop_gauges();
   // Gauges of reports with seq <= last applied are stale and ignored; a superseded epoch (its
@@ -94,6 +128,7 @@ class ProxyEpoch {
 
   const std::string proxy_id_;
   const uint64_t boot_epoch_;
+  const SeriesTable& series_;
   mutable std::mutex apply_mu_;
   // Guarded by apply_mu_:
   std::vector<std::unique_ptr<ProxySeriesState[]>> blocks_;

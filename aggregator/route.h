@@ -38,6 +38,23 @@ bool valid_route_key(std::string_view key, std::string* why);
 
 class Route;
 
+// "Now" for crediting the samples of one report, with the bucket indices cached per granularity
+// (most routes share one), so the per-entry path does no division.
+struct CreditClock {
+  CreditClock(int64_t at_ms, int64_t now_ms) : at_ms(at_ms), now_ms(now_ms) {}
+  const int64_t at_ms;   // when the credited requests happened (just before now)
+  const int64_t now_ms;
+  uint32_t granularity_ms = 0;
+  int64_t at_bucket = 0;
+  int64_t now_bucket = 0;
+  void use(uint32_t g) {
+    if (g == granularity_ms) return;
+    granularity_ms = g;
+    at_bucket = BucketRing::floor_div(at_ms, g);
+    now_bucket = BucketRing::floor_div(now_ms, g);
+  }
+};
+
 // One backend (Service) of a route: its ring of request counts, its cumulative count and the
 // summed gauges of the proxies that are alive. Updated lock-free by the ingest path.
 class RouteSeries {
@@ -55,6 +72,15 @@ class RouteSeries {
   // Counts n requests made at `at_ms` (history) or now (`at_ms == now_ms`). Requests older than the
   // ring are counted in requests_total() only. Returns whether they landed in the ring.
   bool credit(int64_t at_ms, int64_t now_ms, uint64_t n);
+  // The per-entry form: requests that happened at clock.at_ms.
+  bool credit(CreditClock& clock, uint64_t n) {
+    total_.fetch_add(n, std::memory_order_relaxed);
+    // seq_cst load: see WriterEpochs (a reshape may be replacing the ring right now).
+    BucketRing* ring = ring_.load(std::memory_order_seq_cst);
+    clock.use(ring->granularity_ms());
+    if (clock.at_bucket <= clock.now_bucket - static_cast<int64_t>(ring->slots()) + 1) return false;
+    return ring->add(clock.at_bucket, n);
+  }
   // Counts requests whose time is unknown (only requests_total()).
   void credit_total(uint64_t n) { total_.fetch_add(n, std::memory_order_relaxed); }
   // Gauge deltas from one proxy's report (in_flight and held are sums over live proxies).

@@ -12,6 +12,11 @@
 #include "common/log.h"
 #include "scaler/scaler_config.h"
 #include "scaler/scaler_server.h"
+#ifdef LOCKSTEP_WITH_ROLLOUT  // set by rollout/CMakeLists.txt when the rollout module is built
+#include "rollout/rollout_aware_computation.h"
+#include "rollout/rollout_awareness.h"
+#include "rollout/rollout_settings.h"
+#endif
 
 int main(int argc, char** argv) {
   using namespace lockstep;
@@ -25,6 +30,10 @@ int main(int argc, char** argv) {
   scaler::ScalerConfig config;
   ConfigSchema schema;
   scaler::bind_config(schema, config);
+#ifdef LOCKSTEP_WITH_ROLLOUT
+  rollout::RolloutSettings rollout_settings;
+  rollout::bind_config(schema, rollout_settings);
+#endif
   const auto pre = ConfigSchema::scan_flags(argc, argv);
   if (pre.help) {
     std::cout << "usage: lockstep-scaler [--config <file.yaml>] [--<key>=<value> ...]\n\n"
@@ -46,18 +55,54 @@ int main(int argc, char** argv) {
     std::cerr << "lockstep-scaler: " << bad->message() << "\n";
     return 2;
   }
+#ifdef LOCKSTEP_WITH_ROLLOUT
+  if (auto bad = rollout::validate_config(rollout_settings)) {
+    std::cerr << "lockstep-scaler: " << bad->message() << "\n";
+    return 2;
+  }
+#endif
   LogLevel level = LogLevel::kInfo;
   parse_log_level(config.log_level, level);
   Logger log(level);
 
   SystemClock clock;
   auto registry = std::make_shared<prometheus::Registry>();
+#ifdef LOCKSTEP_WITH_ROLLOUT
+  // The rollout module: object sources, route table and route service, split status, and the
+  // rollout-aware requestRate mode (docs/rollout-aware-metrics.md).
+  rollout::RolloutAwareComputation computation(clock);
+  scaler::ScalerServer server(config, clock, registry, log.child("scaler"), &computation);
+  rollout::RolloutAwareness rollout(
+      rollout_settings,
+      {&server.catalogue(), [&server] { return server.aggregator().connected_proxies(); },
+       registry.get()},
+      log.child("rollout"));
+  std::string init_error;
+  if (!rollout.init(&init_error)) {
+    std::cerr << "lockstep-scaler: " << init_error << "\n";
+    return 2;
+  }
+  if (rollout.enabled()) {
+    computation.attach(&rollout.authority());
+    server.add_ingest_service(&rollout.route_service());
+    server.add_collectable(rollout.collector());
+    server.add_stop_hook([&rollout] { rollout.stop(); });
+  }
+#else
   scaler::ScalerServer server(config, clock, registry, log.child("scaler"));
+#endif
   std::string start_error;
   if (!server.start(&start_error)) {
     log.error("cannot start", {{"error", start_error}});
     return 2;
   }
+#ifdef LOCKSTEP_WITH_ROLLOUT
+  if (rollout.enabled()) {
+    server.admin().handle_prefix(rollout::RouteStatus::kPrefix,
+                                 [&rollout](const HttpRequest& r) { return rollout.status().handle(r); });
+    rollout.start();
+  }
+#endif
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log.info("signal received", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});

@@ -84,7 +84,7 @@ void bind_config(ConfigSchema& s, ScalerConfig& c) {
             "RESOURCE_EXHAUSTED (proxies split reports).");
   s.add_int("ingest.max_series_id", &c.ingest.max_series_id, 1, 1 << 26,
             "Largest series id a proxy may use on a stream (ids index a table: keep them dense).");
-  s.add_int("ingest.max_gauge", &c.ingest.max_gauge, 1, 1 << 24,
+  s.add_int("ingest.max_gauge", &c.ingest.max_gauge, 1, (1 << 20) - 1,
             "Largest in_flight or held value one proxy may report for one series; above it the "
             "sample is rejected (VALUE_OUT_OF_RANGE).");
   s.add_int("ingest.max_requests_delta", &c.ingest.max_requests_delta, 1, int64_t{1} << 50,
@@ -94,6 +94,14 @@ void bind_config(ConfigSchema& s, ScalerConfig& c) {
             "Most buckets in one SeriesHistory.");
   s.add_duration("ingest.max_clock_skew", &c.ingest.max_clock_skew, 0ms, 1min,
                  "How far past the scaler's clock a proxy's history may reach.");
+  s.add_int("ingest.apply_threads", &c.ingest.apply_threads, 1, 64,
+            "Threads that decode and apply large reports (the gRPC threads stay free for KEDA).");
+  s.add_int("ingest.apply_nice", &c.ingest.apply_nice, 0, 19,
+            "Nice value of the apply threads: bulk ingest yields the CPU to KEDA's calls and to "
+            "activations.");
+  s.add_bytes("ingest.inline_apply_bytes", &c.ingest.inline_apply_bytes, 0, 16 << 20,
+              "Reports up to this size (e.g. one carrying a held request) are applied at once on "
+              "the gRPC thread instead of queueing behind bulk reports.");
 
   s.add_string("admin.listen", &c.admin.listen,
                "HTTP address for /metrics, /healthz and /readyz (IP literal and port).",

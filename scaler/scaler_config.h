@@ -32,6 +32,9 @@ struct ScalerConfig {
     int64_t max_requests_delta = 1'000'000'000;
     int64_t max_history_buckets = 3600;
     std::chrono::milliseconds max_clock_skew{5000};
+    int64_t apply_threads = 1;
+    int64_t apply_nice = 5;
+    int64_t inline_apply_bytes = 8 << 10;
   } ingest;
 
   struct Admin {

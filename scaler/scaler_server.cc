@@ -64,7 +64,12 @@ ScalerServer::ScalerServer(ScalerConfig config, const Clock& clock,
   keda_ = std::make_unique<ExternalScalerService>(*triggers_, *computation_, *hub_, *metrics_,
                                                   clock_, log_.child("keda"));
   catalogue_->on_change([this] { keda_->refresh_metric_specs(); });
-  ingest_ = std::make_unique<aggregator::IngestService>(*aggregator_, ingest_limits(config_),
+  aggregator::IngestServiceOptions ingest_options;
+  ingest_options.limits = ingest_limits(config_);
+  ingest_options.apply_threads = static_cast<int>(config_.ingest.apply_threads);
+  ingest_options.apply_nice = static_cast<int>(config_.ingest.apply_nice);
+  ingest_options.inline_apply_bytes = static_cast<size_t>(config_.ingest.inline_apply_bytes);
+  ingest_ = std::make_unique<aggregator::IngestService>(*aggregator_, ingest_options,
                                                         observer_.get(), log_.child("ingest"));
   collector_ = std::make_shared<ScalerCollector>(ScalerCollector::Sources{
       *aggregator_, *triggers_, *catalogue_, *computation_, *hub_, *metrics_,
@@ -83,8 +88,14 @@ std::unique_ptr<grpc::Server> ScalerServer::build_server(const std::string& addr
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, make_server_credentials(tls), port);
   if (with_keda) builder.RegisterService(keda_.get());
-  if (with_ingest) builder.RegisterService(ingest_.get());
+  if (with_ingest) {
+    builder.RegisterService(ingest_.get());
+    for (grpc::Service* extra : extra_ingest_services_) builder.RegisterService(extra);
+  }
   builder.SetMaxReceiveMessageSize(static_cast<int>(config_.ingest.max_message_bytes));
+  // gRPC sets SO_REUSEPORT by default: two processes binding port 0 may then be given the same
+  // port and share its connections. A scaler owns its port.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              static_cast<int>(config_.grpc.max_concurrent_streams));
   if (config_.grpc.max_connection_age.count() > 0) {
@@ -199,6 +210,7 @@ void ScalerServer::stop() {
   for (auto& s : servers_) {
     if (auto* health = s->GetHealthCheckService()) health->SetServingStatus(false);
   }
+  for (const auto& hook : stop_hooks_) hook();
   // Streams first, with OK (KEDA then retries after 2 s instead of a grown backoff).
   keda_->shutdown();
   ingest_->shutdown();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -68,6 +69,11 @@ class ScalerServer {
   ScalerMetrics& metrics() { return *metrics_; }
   // Extra collectables for /metrics (e.g. the rollout module's); call before start().
   void add_collectable(std::weak_ptr<prometheus::Collectable> c) { extra_collectables_.push_back(c); }
+  // Another gRPC service on the proxy-facing (ingest) server, e.g. the rollout module's
+  // lockstep.v1.Routes; call before start(). Must outlive the server.
+  void add_ingest_service(grpc::Service* service) { extra_ingest_services_.push_back(service); }
+  // Run at the start of stop(), before the gRPC servers shut down (e.g. to end streams with OK).
+  void add_stop_hook(std::function<void()> hook) { stop_hooks_.push_back(std::move(hook)); }
 
  private:
   class ApplyObserver;
@@ -94,6 +100,8 @@ class ScalerServer {
   std::unique_ptr<aggregator::IngestService> ingest_;
   std::shared_ptr<ScalerCollector> collector_;
   std::vector<std::weak_ptr<prometheus::Collectable>> extra_collectables_;
+  std::vector<grpc::Service*> extra_ingest_services_;
+  std::vector<std::function<void()>> stop_hooks_;
   std::unique_ptr<HttpAdminServer> admin_;
   std::vector<std::unique_ptr<grpc::Server>> servers_;  // destroyed before the services
   int keda_port_ = 0;

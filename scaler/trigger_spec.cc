@@ -27,6 +27,10 @@ constexpr std::string_view kKnownKeys[] = {
     "hosts",  "pathPrefixes",  "service", "port",           "portName",      "rollout",
     "scalingMetric", "targetValue", "window", "granularity", "activationValue"};
 
+// Keys of extensions outside scaler/ (rollout/'s rolloutAware): validated here so KEDA gets
+// INVALID_ARGUMENT for a bad value, then passed on in TriggerSpec::extra without a warning.
+constexpr std::string_view kExtensionKeys[] = {"rolloutAware"};
+
 // Keys that KEDA reads itself (external / external-push triggers); never ours, never warned about.
 constexpr std::string_view kKedaKeys[] = {"scalerAddress", "enableTLS", "unsafeSsl", "caCert",
                                           "tlsClientCert", "tlsClientKey", "tlsCertFile"};
@@ -269,6 +273,16 @@ ParseResult parse_trigger_metadata(std::string_view route_namespace, std::string
     }
     if (std::find(std::begin(kKedaKeys), std::end(kKedaKeys), k) != std::end(kKedaKeys)) continue;
     spec.extra.emplace(k, v);
+    if (std::find(std::begin(kExtensionKeys), std::end(kExtensionKeys), k) !=
+        std::end(kExtensionKeys)) {
+      if (k == "rolloutAware" && v != "true" && v != "false") {
+        return fail("rolloutAware", v, "must be \"true\" or \"false\"");
+      }
+      if (k == "rolloutAware" && v == "true" && spec.metric != ScalingMetric::kRequestRate) {
+        return fail("rolloutAware", v, "applies to scalingMetric requestRate only");
+      }
+      continue;
+    }
     std::string best;
     size_t best_d = 3;
     for (std::string_view known : kKnownKeys) {

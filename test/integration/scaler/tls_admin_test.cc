@@ -140,7 +140,8 @@ TEST_CASE("admin: /metrics shows per-backend series with roles, /proxies the app
   scaler.server->catalogue().set_backends(
       "demo/web", {{"web-stable", BackendRole::kStable}, {"web-canary", BackendRole::kCanary}});
   KedaClient keda(one_trigger(scaler.keda_address()));
-  REQUIRE(keda.reconcile().ok());
+  const auto reconciled = keda.reconcile();
+  REQUIRE_MESSAGE(reconciled.ok(), reconciled.error_message());
   FakeProxy proxy(scaler.ingest_channel(), "proxy-1", 1);
   REQUIRE(proxy.connect());
   const uint32_t s = proxy.define("demo/web", "web-stable");

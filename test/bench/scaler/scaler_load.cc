@@ -1,0 +1,448 @@
+// Load driver for lockstep-scaler (numbers for docs/benchmarks.md; run by scripts/bench-scaler).
+//
+//   scaler_load inprocess [--routes 10000] [--proxies 100] [--seconds 5]
+//       The aggregator, parse cache and metric computation in this process: one thread applies
+//       decoded reports flat out while this thread times the GetMetrics path (trigger lookup,
+//       metric read, response) for random routes.
+//   scaler_load remote --keda HOST:PORT --ingest HOST:PORT [--routes 10000] [--proxies 100]
+//       [--seconds 5] [--activations 200]
+//       A real scaler over loopback: `proxies` report streams push every route as fast as the
+//       scaler acks (encode, send, decode, apply); meanwhile a KEDA-like client times GetMetrics.
+//       Then the activation latency: a report with a held request -> `true` on an open
+//       StreamIsActive, idle and while ingest runs flat out.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "aggregator/aggregator.h"
+#include "aggregator/ingest_session.h"
+#include "externalscaler.grpc.pb.h"
+#include "lockstep/v1/ingest.grpc.pb.h"
+#include "scaler/metric_computation.h"
+#include "scaler/trigger_cache.h"
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+namespace es = externalscaler;
+namespace v1 = lockstep::v1;
+
+namespace {
+
+struct Args {
+  std::string mode;
+  std::string keda = "127.0.0.1:9090";
+  std::string ingest = "127.0.0.1:9091";
+  int routes = 10'000;
+  int proxies = 100;
+  double seconds = 5;
+  int activations = 200;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: scaler_load inprocess|remote [--keda A] [--ingest A] [--routes N] "
+                         "[--proxies N] [--seconds S] [--activations N]\n");
+    std::exit(2);
+  }
+  a.mode = argv[1];
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    const std::string v = argv[i + 1];
+    if (k == "--keda") a.keda = v;
+    else if (k == "--ingest") a.ingest = v;
+    else if (k == "--routes") a.routes = std::stoi(v);
+    else if (k == "--proxies") a.proxies = std::stoi(v);
+    else if (k == "--seconds") a.seconds = std::stod(v);
+    else if (k == "--activations") a.activations = std::stoi(v);
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", k.c_str());
+      std::exit(2);
+    }
+  }
+  return a;
+}
+
+std::string route_name(int r) { return "route-" + std::to_string(r); }
+std::string route_ns(int r) { return "ns-" + std::to_string(r % 100); }
+std::string route_key(int r) { return route_ns(r) + "/" + route_name(r); }
+
+es::ScaledObjectRef trigger_ref(int r) {
+  es::ScaledObjectRef ref;
+  ref.set_namespace_(route_ns(r));
+  ref.set_name(route_name(r));
+  auto& md = *ref.mutable_scalermetadata();
+  md["scalerAddress"] = "lockstep-scaler.lockstep:9090";
+  md["hosts"] = route_name(r) + ".example.com";
+  md["targetValue"] = "100";
+  return ref;
+}
+
+struct Percentiles {
+  std::vector<double> us;
+  void add(Clock::duration d) { us.push_back(std::chrono::duration<double, std::micro>(d).count()); }
+  double at(double q) {
+    if (us.empty()) return 0;
+    std::sort(us.begin(), us.end());
+    return us[std::min(us.size() - 1, static_cast<size_t>(q * static_cast<double>(us.size())))];
+  }
+  void print(const char* what) {
+    const size_t n = us.size();
+    std::printf("%-44s n=%zu p50=%.1fus p90=%.1fus p99=%.1fus p99.9=%.1fus max=%.1fus\n", what, n,
+                at(0.5), at(0.9), at(0.99), at(0.999), at(1.0));
+  }
+};
+
+// A decoded report per proxy with a sample for every route; advance() grows every count.
+v1::Report samples_report(int routes) {
+  v1::Report r;
+  for (int i = 0; i < routes; ++i) {
+    auto* s = r.add_samples();
+    s->set_id(i + 1);
+    s->set_in_flight(static_cast<uint32_t>(i % 3));
+  }
+  return r;
+}
+
+void advance(v1::Report& r, uint64_t seq) {
+  r.set_seq(seq);
+  for (auto& s : *r.mutable_samples()) s.set_requests(s.requests() + 1 + (s.id() & 3));
+}
+
+// ------------------------------------------------------------------------------------------
+int run_inprocess(const Args& a) {
+  lockstep::SystemClock clock;
+  lockstep::Logger quiet(lockstep::LogLevel::kError, [](std::string_view) {});
+  lockstep::aggregator::Aggregator agg(
+      clock, lockstep::aggregator::AggregatorOptions{.max_routes = static_cast<size_t>(a.routes) + 10},
+      quiet);
+  lockstep::scaler::TriggerCache cache(agg, quiet);
+  lockstep::scaler::MetricComputation computation(clock);
+  std::vector<std::unique_ptr<lockstep::aggregator::IngestSession>> sessions;
+  std::vector<v1::Report> reports;
+  const lockstep::aggregator::IngestLimits limits{.max_entries_per_report =
+                                                      static_cast<size_t>(a.routes) * 2};
+  for (int p = 0; p < a.proxies; ++p) {
+    auto s = std::make_unique<lockstep::aggregator::IngestSession>(agg, limits);
+    v1::ReportRequest hello;
+    hello.mutable_hello()->set_proxy_id("proxy-" + std::to_string(p));
+    hello.mutable_hello()->set_boot_epoch(1);
+    v1::ReportResponse ack;
+    bool has_ack = false;
+    s->handle(hello, clock.steady_now(), &ack, &has_ack);
+    v1::Report defs;
+    defs.set_seq(1);
+    for (int r = 0; r < a.routes; ++r) {
+      auto* d = defs.add_defs();
+      d->set_id(r + 1);
+      d->set_route(route_key(r));
+      d->set_backend("web");
+    }
+    s->report(defs, clock.steady_now(), &ack);
+    sessions.push_back(std::move(s));
+    reports.push_back(samples_report(a.routes));
+  }
+  std::vector<es::ScaledObjectRef> refs;
+  for (int r = 0; r < a.routes; ++r) {
+    refs.push_back(trigger_ref(r));
+    cache.lookup(refs.back().namespace_(), refs.back().name(), refs.back().scalermetadata());
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> entries{0};
+  std::thread ingest([&] {
+    uint64_t seq = 1;
+    v1::ReportResponse ack;
+    for (int p = 0; !stop.load(std::memory_order_relaxed); p = (p + 1) % a.proxies) {
+      if (p == 0) ++seq;
+      advance(reports[p], seq);
+      ack.Clear();
+      sessions[p]->report(reports[p], clock.steady_now(), &ack);
+      entries.fetch_add(static_cast<uint64_t>(a.routes), std::memory_order_relaxed);
+    }
+  });
+  std::mt19937 rng(42);
+  Percentiles lat;
+  const auto start = Clock::now();
+  double sink = 0;
+  while (Clock::now() - start < std::chrono::duration<double>(a.seconds)) {
+    const auto& ref = refs[rng() % refs.size()];
+    const auto t0 = Clock::now();
+    // The GetMetrics handler's work: find the trigger, read, answer.
+    auto found = cache.lookup(ref.namespace_(), ref.name(), ref.scalermetadata());
+    const auto reading = computation.read(found.trigger->spec, found.trigger->route());
+    es::GetMetricsResponse resp;
+    auto* v = resp.add_metricvalues();
+    v->set_metricname(found.trigger->spec.metric_name);
+    v->set_metricvaluefloat(reading.value);
+    v->set_metricvalue(static_cast<int64_t>(reading.value + 0.999));
+    lat.add(Clock::now() - t0);
+    sink += reading.value;
+  }
+  stop = true;
+  ingest.join();
+  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("in-process: %d routes x %d proxies, %.1f s (sink %.0f)\n", a.routes, a.proxies, secs,
+              sink > 0 ? 1.0 : 0.0);
+  std::printf("%-44s %.2fM entries/s (one thread, while GetMetrics runs)\n",
+              "aggregator core, decoded entries applied:",
+              static_cast<double>(entries.load()) / secs / 1e6);
+  lat.print("GetMetrics path in-process (ingest running):");
+  std::printf("aggregator state: %.1f MiB\n", static_cast<double>(agg.memory_bytes()) / (1 << 20));
+  return 0;
+}
+
+// ------------------------------------------------------------------------------------------
+// One proxy stream pushing every route as fast as the scaler acks (at most `window` reports
+// unacknowledged).
+class PushingProxy {
+ public:
+  PushingProxy(std::shared_ptr<grpc::Channel> ch, int id, int routes, int first_route)
+      : stub_(v1::Ingest::NewStub(ch)), id_(id), routes_(routes), first_(first_route) {}
+
+  bool open() {
+    ctx_.set_deadline(std::chrono::system_clock::now() + 1h);
+    stream_ = stub_->Report(&ctx_);
+    v1::ReportRequest hello;
+    hello.mutable_hello()->set_proxy_id("load-proxy-" + std::to_string(id_));
+    hello.mutable_hello()->set_boot_epoch(
+        static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()));
+    if (!stream_->Write(hello)) return false;
+    v1::ReportRequest defs;
+    defs.mutable_report()->set_seq(1);
+    for (int r = 0; r < routes_; ++r) {
+      auto* d = defs.mutable_report()->add_defs();
+      d->set_id(r + 1);
+      d->set_route(route_key(first_ + r));
+      d->set_backend("web");
+    }
+    if (!stream_->Write(defs)) return false;
+    *msg_.mutable_report() = samples_report(routes_);
+    reader_ = std::thread([this] {
+      v1::ReportResponse ack;
+      while (stream_->Read(&ack)) {
+        acked_.store(ack.acked_seq(), std::memory_order_release);
+        rejects_.fetch_add(static_cast<uint64_t>(ack.rejects_size()), std::memory_order_relaxed);
+      }
+      ended_ = true;
+    });
+    return true;
+  }
+
+  void run(const std::atomic<bool>& stop, std::atomic<uint64_t>& entries, int window) {
+    uint64_t seq = 1;
+    while (!stop.load(std::memory_order_relaxed)) {
+      while (seq - acked_.load(std::memory_order_acquire) >= static_cast<uint64_t>(window)) {
+        if (stop.load(std::memory_order_relaxed) || ended_) return;
+        std::this_thread::sleep_for(50us);
+      }
+      advance(*msg_.mutable_report(), ++seq);
+      if (!stream_->Write(msg_)) return;
+      entries.fetch_add(static_cast<uint64_t>(routes_), std::memory_order_relaxed);
+    }
+    // Wait for the last acks, so every counted entry was applied.
+    const auto deadline = Clock::now() + 10s;
+    while (acked_.load() < seq && !ended_ && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  }
+
+  void close() {
+    stream_->WritesDone();
+    if (reader_.joinable()) reader_.join();
+    stream_->Finish();
+  }
+  uint64_t rejects() const { return rejects_.load(); }
+
+ private:
+  std::unique_ptr<v1::Ingest::Stub> stub_;
+  const int id_;
+  const int routes_;
+  const int first_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::ReportRequest, v1::ReportResponse>> stream_;
+  v1::ReportRequest msg_;
+  std::thread reader_;
+  std::atomic<uint64_t> acked_{0};
+  std::atomic<uint64_t> rejects_{0};
+  std::atomic<bool> ended_{false};
+};
+
+void time_get_metrics(es::ExternalScaler::Stub& stub, int routes, const std::atomic<bool>& stop,
+                      Percentiles& lat, std::atomic<int>& errors) {
+  std::mt19937 rng(7);
+  std::vector<es::GetMetricsRequest> reqs;
+  for (int r = 0; r < std::min(routes, 2000); ++r) {
+    es::GetMetricsRequest req;
+    *req.mutable_scaledobjectref() = trigger_ref(r);
+    req.set_metricname("lockstep-requestrate-" + route_ns(r) + "-" + route_name(r));
+    reqs.push_back(std::move(req));
+  }
+  while (!stop.load(std::memory_order_relaxed)) {
+    const auto& req = reqs[rng() % reqs.size()];
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 3s);
+    es::GetMetricsResponse resp;
+    const auto t0 = Clock::now();
+    const auto s = stub.GetMetrics(&ctx, req, &resp);
+    lat.add(Clock::now() - t0);
+    if (!s.ok()) errors.fetch_add(1);
+  }
+}
+
+// StreamIsActive on `n` fresh routes; for each in turn a proxy reports a held request and we time
+// the `true`.
+void time_activations(const std::shared_ptr<grpc::Channel>& keda, const std::shared_ptr<grpc::Channel>& ingest,
+                      int n, int round, Percentiles& lat) {
+  auto stub = es::ExternalScaler::NewStub(keda);
+  struct Watch {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<es::IsActiveResponse>> reader;
+    std::atomic<int64_t> got_ns{0};
+    std::thread thread;
+  };
+  const int base = 1'000'000 + round * 10'000;  // routes of their own
+  std::vector<std::unique_ptr<Watch>> watches;
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<Watch>();
+    w->ctx.set_deadline(std::chrono::system_clock::now() + 10min);
+    w->reader = stub->StreamIsActive(&w->ctx, trigger_ref(base + i));
+    Watch* raw = w.get();
+    w->thread = std::thread([raw] {
+      es::IsActiveResponse r;
+      while (raw->reader->Read(&r)) {
+        if (r.result() && raw->got_ns.load() == 0) {
+          raw->got_ns.store(Clock::now().time_since_epoch().count());
+        }
+      }
+      raw->reader->Finish();
+    });
+    watches.push_back(std::move(w));
+  }
+  std::this_thread::sleep_for(500ms);  // streams open and routes armed
+  auto istub = v1::Ingest::NewStub(ingest);
+  grpc::ClientContext ictx;
+  ictx.set_deadline(std::chrono::system_clock::now() + 10min);
+  auto stream = istub->Report(&ictx);
+  v1::ReportRequest hello;
+  hello.mutable_hello()->set_proxy_id("activator-" + std::to_string(round));
+  hello.mutable_hello()->set_boot_epoch(1);
+  stream->Write(hello);
+  std::thread drain([&] {
+    v1::ReportResponse ack;
+    while (stream->Read(&ack)) {
+    }
+  });
+  for (int i = 0; i < n; ++i) {
+    v1::ReportRequest m;
+    auto* r = m.mutable_report();
+    r->set_seq(i + 1);
+    r->set_urgent(true);
+    auto* d = r->add_defs();
+    d->set_id(i + 1);
+    d->set_route(route_key(base + i));
+    d->set_backend("web");
+    auto* s = r->add_samples();
+    s->set_id(i + 1);
+    s->set_held(1);
+    const auto t0 = Clock::now();
+    stream->Write(m);
+    const auto deadline = t0 + 2s;
+    while (watches[i]->got_ns.load() == 0 && Clock::now() < deadline) std::this_thread::yield();
+    const int64_t got = watches[i]->got_ns.load();
+    lat.add(got == 0 ? 2s : Clock::time_point(Clock::duration(got)) - t0);
+  }
+  stream->WritesDone();
+  drain.join();
+  stream->Finish();
+  for (auto& w : watches) w->ctx.TryCancel();
+  for (auto& w : watches) w->thread.join();
+}
+
+int run_remote(const Args& a) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(64 << 20);
+  // Several connections, so the proxies' streams are not all on one HTTP/2 connection.
+  std::vector<std::shared_ptr<grpc::Channel>> ingest_channels;
+  for (int i = 0; i < 8; ++i) {
+    grpc::ChannelArguments ca = args;
+    ca.SetInt("lockstep.load.channel", i);  // distinct args: distinct subchannel
+    ingest_channels.push_back(
+        grpc::CreateCustomChannel(a.ingest, grpc::InsecureChannelCredentials(), ca));
+  }
+  auto keda = grpc::CreateChannel(a.keda, grpc::InsecureChannelCredentials());
+  auto stub = es::ExternalScaler::NewStub(keda);
+  // KEDA's first calls: the triggers of every route (parsed once, pinned).
+  for (int r = 0; r < a.routes; ++r) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    es::GetMetricSpecResponse resp;
+    if (!stub->GetMetricSpec(&ctx, trigger_ref(r), &resp).ok()) {
+      std::fprintf(stderr, "GetMetricSpec failed for %s\n", route_key(r).c_str());
+      return 1;
+    }
+  }
+  std::vector<std::unique_ptr<PushingProxy>> proxies;
+  for (int p = 0; p < a.proxies; ++p) {
+    proxies.push_back(std::make_unique<PushingProxy>(ingest_channels[p % ingest_channels.size()],
+                                                     p, a.routes, 0));
+    if (!proxies.back()->open()) {
+      std::fprintf(stderr, "cannot open proxy stream %d\n", p);
+      return 1;
+    }
+  }
+  std::printf("remote: %d routes x %d proxies, %.1f s of ingest\n", a.routes, a.proxies, a.seconds);
+  std::fflush(stdout);
+  // Idle activation latency first.
+  {
+    Percentiles idle;
+    time_activations(keda, ingest_channels[0], a.activations, 0, idle);
+    idle.print("activation (held report -> true), idle:");
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> entries{0};
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (auto& p : proxies) threads.emplace_back([&, raw = p.get()] { raw->run(stop, entries, 4); });
+  Percentiles gm;
+  std::atomic<int> gm_errors{0};
+  std::thread poller([&] { time_get_metrics(*stub, a.routes, stop, gm, gm_errors); });
+  Percentiles busy;
+  std::this_thread::sleep_for(std::chrono::duration<double>(a.seconds / 2));
+  time_activations(keda, ingest_channels[1], a.activations, 1, busy);
+  std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(a.seconds)));
+  stop = true;
+  const auto stopped = Clock::now();
+  for (auto& t : threads) t.join();
+  poller.join();
+  const double secs = std::chrono::duration<double>(stopped - start).count();
+  uint64_t rejects = 0;
+  for (auto& p : proxies) rejects += p->rejects();
+  std::printf("%-44s %.2fM entries/s (%llu entries, %llu rejects)\n",
+              "ingest end to end over loopback gRPC:", static_cast<double>(entries.load()) / secs / 1e6,
+              static_cast<unsigned long long>(entries.load()), static_cast<unsigned long long>(rejects));
+  gm.print("GetMetrics over loopback (ingest running):");
+  if (gm_errors.load() > 0) std::printf("GetMetrics errors: %d\n", gm_errors.load());
+  busy.print("activation, while ingest runs flat out:");
+  for (auto& p : proxies) p->close();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  const Args a = parse(argc, argv);
+  if (a.mode == "inprocess") return run_inprocess(a);
+  if (a.mode == "remote") return run_remote(a);
+  std::fprintf(stderr, "unknown mode %s\n", a.mode.c_str());
+  return 2;
+}
