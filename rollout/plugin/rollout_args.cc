@@ -255,7 +255,7 @@ bool read_destinations(const gob::Value& list, std::string_view path,
   return true;
 }
 
-bool validate_split(const RolloutRef& ro, int64_t desired,
+bool validate_weights(const RolloutRef& ro, int64_t desired,
                     const std::vector<WeightDestination>& additional, std::string& error) {
   if (desired < 0 || desired > ro.max_weight) {
     error = "desired weight " + std::to_string(desired) + " is outside 0.." +

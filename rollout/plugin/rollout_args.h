@@ -88,7 +88,7 @@ bool read_header_route(const gob::Value& route, HeaderRoute& out, std::string& e
 bool read_mirror_route(const gob::Value& route, MirrorRoute& out, std::string& error);
 // Checks a desired split: 0 <= weights <= max, every additional destination a distinct Service
 // other than stable and canary, and the weights together at most max.
-bool validate_split(const RolloutRef& rollout, int64_t desired,
+bool validate_weights(const RolloutRef& rollout, int64_t desired,
                     const std::vector<WeightDestination>& additional, std::string& error);
 
 // Typed field access with the path in the error: a null value reads as the zero value.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -11,6 +12,8 @@
 
 namespace lockstep::plugin {
 namespace {
+
+using rollout::kSplitAnnotation;
 
 std::string kube_failure(const kube::KubeResponse& r, const std::string& what) {
   if (r.status == 0) return what + ": the Kubernetes API is unreachable: " + r.error;
@@ -24,19 +27,44 @@ std::string kube_failure(const kube::KubeResponse& r, const std::string& what) {
   return out;
 }
 
-// Compares what routing depends on: services, weights and additional destinations.
-bool same_weights(const SplitSpec& a, const SplitSpec& b) {
-  if (a.stable_service != b.stable_service || a.canary_service != b.canary_service ||
-      a.canary_weight != b.canary_weight || a.additional.size() != b.additional.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.additional.size(); ++i) {
-    if (a.additional[i].service_name != b.additional[i].service_name ||
-        a.additional[i].weight != b.additional[i].weight) {
-      return false;
+// Argo's destinations and header routes in the annotation's terms.
+std::vector<rollout::SplitDestination> to_split(const std::vector<WeightDestination>& in) {
+  std::vector<rollout::SplitDestination> out;
+  for (const WeightDestination& d : in) out.push_back({d.service_name, d.weight, d.pod_template_hash});
+  return out;
+}
+
+rollout::SplitHeaderRoute to_split(const HeaderRoute& in) {
+  rollout::SplitHeaderRoute out;
+  out.name = in.name;
+  for (const HeaderMatch& m : in.matches) {
+    rollout::SplitHeaderMatch match;
+    match.header = m.header_name;
+    if (!m.value.exact.empty()) {
+      match.kind = rollout::SplitHeaderMatch::Kind::kExact;
+      match.value = m.value.exact;
+    } else if (!m.value.prefix.empty()) {
+      match.kind = rollout::SplitHeaderMatch::Kind::kPrefix;
+      match.value = m.value.prefix;
+    } else {
+      match.kind = rollout::SplitHeaderMatch::Kind::kRegex;
+      match.value = m.value.regex;
     }
+    out.matches.push_back(std::move(match));
   }
-  return true;
+  return out;  // no service: header routes go to the canary (Argo's setHeaderRoute)
+}
+
+// Nothing routes differently from "everything to stable": the annotation can go.
+bool is_default(const rollout::Split& s) {
+  if (s.canary_weight != 0 || !s.header_routes.empty()) return false;
+  return std::all_of(s.additional.begin(), s.additional.end(),
+                     [](const rollout::SplitDestination& d) { return d.weight == 0; });
+}
+
+bool same_content(rollout::Split a, const rollout::Split& b) {
+  a.generation = b.generation;
+  return a == b;
 }
 
 }  // namespace
@@ -69,17 +97,6 @@ std::string TrafficRouter::init() {
   return {};
 }
 
-SplitSpec TrafficRouter::desired_split(const RolloutRef& ro, int64_t desired,
-                                       const std::vector<WeightDestination>& additional) const {
-  SplitSpec s;
-  s.stable_service = ro.stable_service;
-  s.canary_service = ro.canary_service;
-  s.canary_weight = desired;
-  s.max_weight = ro.max_weight;
-  s.additional = additional;
-  return s;
-}
-
 std::mutex& TrafficRouter::object_lock(const std::string& key) {
   std::lock_guard<std::mutex> lock(known_mu_);
   auto& m = object_locks_[key];
@@ -98,7 +115,7 @@ void TrafficRouter::forget(const std::string& key) {
 }
 
 std::string TrafficRouter::update_split(const RolloutRef& ro,
-                                        const std::function<void(SplitSpec&)>& mutate) {
+                                        const std::function<void(rollout::Split&)>& mutate) {
   std::string error;
   kube::KubeClient* kc = client(error);
   if (kc == nullptr) return error;
@@ -122,12 +139,12 @@ std::string TrafficRouter::update_split(const RolloutRef& ro,
       const kube::KubeResponse got = kc->get(kube::kScaledObjects, ro.ns, so);
       if (got.status == 404) {
         forget(key);
-        SplitSpec wanted;
+        rollout::Split wanted;
         wanted.stable_service = ro.stable_service;
         wanted.canary_service = ro.canary_service;
         wanted.max_weight = ro.max_weight;
         mutate(wanted);
-        if (wanted.is_default()) {
+        if (is_default(wanted)) {
           // Nothing to remove from an object that does not exist.
           log_.warn("ScaledObject not found; nothing to reset",
                     {{"rollout", ro.id()}, {"scaledObject", so}});
@@ -149,25 +166,28 @@ std::string TrafficRouter::update_split(const RolloutRef& ro,
           meta["annotations"][std::string(kSplitAnnotation)].is_string()) {
         k.present = true;
         k.text = meta["annotations"][std::string(kSplitAnnotation)].get<std::string>();
-        std::string parse_error;
-        k.parsed = split_from_json(k.text, k.split, parse_error);
-        if (!k.parsed) {
-          log_.warn("replacing an unreadable split annotation",
-                    {{"rollout", ro.id()}, {"scaledObject", so}, {"error", parse_error}});
+        rollout::SplitParse parsed = rollout::parse_split_annotation(k.text);
+        k.parsed = parsed.split.has_value();
+        if (k.parsed) {
+          k.split = std::move(*parsed.split);
+        } else {
+          log_.warn("replacing an invalid split annotation",
+                    {{"rollout", ro.id()}, {"scaledObject", so}, {"error", parsed.error}});
         }
       }
       known = k;
       fresh = true;
     }
-    SplitSpec next = known->parsed ? known->split : SplitSpec{};
+    rollout::Split next = known->parsed ? known->split : rollout::Split{};
     // The Services and maximum come from the Rollout every time (ping-pong swaps them).
+    next.rollout = ro.name;
     next.stable_service = ro.stable_service;
     next.canary_service = ro.canary_service;
     next.max_weight = ro.max_weight;
     mutate(next);
-    const bool remove = next.is_default();
+    const bool remove = is_default(next);
     const bool unchanged =
-        (remove && !known->present) || (known->parsed && !remove && next == known->split);
+        (remove && !known->present) || (known->parsed && !remove && same_content(next, known->split));
     if (unchanged) {
       if (fresh) {
         remember(key, *known);
@@ -177,7 +197,13 @@ std::string TrafficRouter::update_split(const RolloutRef& ro,
       known.reset();
       continue;
     }
-    const std::string text = remove ? std::string() : split_to_json(next);
+    if (!remove) {
+      next.generation = (known->parsed ? known->split.generation : 0) + 1;
+      // Never write what the scalers would reject (they would keep the last good split).
+      const std::string invalid = rollout::validate_split(next);
+      if (!invalid.empty()) return "the split would be invalid: " + invalid;
+    }
+    const std::string text = remove ? std::string() : rollout::serialize_split_annotation(next);
     kube::KubeResponse written;
     if (known->present) {
       // A JSON patch whose test op is the precondition: it fails (422/409) if the annotation is
@@ -232,10 +258,10 @@ std::string TrafficRouter::update_split(const RolloutRef& ro,
 std::string TrafficRouter::set_weight(const RolloutRef& ro, int64_t desired,
                                       const std::vector<WeightDestination>& additional) {
   std::string error;
-  if (!validate_split(ro, desired, additional, error)) return error;
-  return update_split(ro, [&](SplitSpec& s) {
+  if (!validate_weights(ro, desired, additional, error)) return error;
+  return update_split(ro, [&](rollout::Split& s) {
     s.canary_weight = desired;
-    s.additional = additional;
+    s.additional = to_split(additional);
   });
 }
 
@@ -246,13 +272,13 @@ std::string TrafficRouter::set_header_route(const RolloutRef& ro, const HeaderRo
     return "header route \"" + route.name +
            "\" is not listed in spec.strategy.canary.trafficRouting.managedRoutes";
   }
-  return update_split(ro, [&](SplitSpec& s) {
+  return update_split(ro, [&](rollout::Split& s) {
     auto& routes = s.header_routes;
     routes.erase(std::remove_if(routes.begin(), routes.end(),
-                                [&](const HeaderRoute& r) { return r.name == route.name; }),
+                                [&](const rollout::SplitHeaderRoute& r) { return r.name == route.name; }),
                  routes.end());
     // A route without matches is Argo's way of removing it.
-    if (!route.matches.empty()) routes.push_back(route);
+    if (!route.matches.empty()) routes.push_back(to_split(route));
   });
 }
 
@@ -265,7 +291,7 @@ std::string TrafficRouter::set_mirror_route(const RolloutRef& ro, const MirrorRo
 }
 
 std::string TrafficRouter::remove_managed_routes(const RolloutRef& ro) {
-  return update_split(ro, [](SplitSpec& s) { s.header_routes.clear(); });
+  return update_split(ro, [](rollout::Split& s) { s.header_routes.clear(); });
 }
 
 std::string TrafficRouter::update_hash(const RolloutRef& ro, const std::string& canary_hash,
@@ -291,7 +317,7 @@ bool TrafficRouter::hashes(const std::string& rollout_id, Hashes& out) const {
 Verification TrafficRouter::verify_weight(const RolloutRef& ro, int64_t desired,
                                           const std::vector<WeightDestination>& additional) {
   std::string error;
-  if (!validate_split(ro, desired, additional, error)) {
+  if (!validate_weights(ro, desired, additional, error)) {
     log_.warn("VerifyWeight: invalid split", {{"rollout", ro.id()}, {"error", error}});
     return Verification::kNotVerified;
   }
@@ -354,13 +380,12 @@ Verification TrafficRouter::verify_weight(const RolloutRef& ro, int64_t desired,
                               ns + "/" + service}});
     return Verification::kNotVerified;
   }
-  const SplitSpec want = desired_split(ro, desired, additional);
   // Ask every replica at once; each answer is bounded by verify_timeout.
   std::vector<std::future<std::string>> answers;
   answers.reserve(replicas.size());
   for (const auto& [ip, port] : replicas) {
-    answers.push_back(std::async(std::launch::async, [this, &ro, ip = ip, port = port, &want] {
-      return verify_replica(ro, ip, port, want);
+    answers.push_back(std::async(std::launch::async, [this, &ro, ip = ip, port = port, desired, &additional] {
+      return verify_replica(ro, ip, port, desired, additional);
     }));
   }
   bool all = true;
@@ -383,32 +408,68 @@ Verification TrafficRouter::verify_weight(const RolloutRef& ro, int64_t desired,
 }
 
 std::string TrafficRouter::verify_replica(const RolloutRef& ro, const std::string& ip,
-                                          uint16_t port, const SplitSpec& want) {
-  const std::string target = "/v1/splits/" + ro.ns + "/" + ro.config.scaled_object;
+                                          uint16_t port, int64_t desired,
+                                          const std::vector<WeightDestination>& additional) {
+  // The scaler's split status (docs/split-annotation.md §2).
+  const std::string target = "/v1/routes/" + ro.ns + "/" + ro.config.scaled_object;
   const AdminResponse r = admin_get(ip, port, target, options_.verify_timeout);
   if (r.status == 0) return "unreachable: " + r.error;
-  if (r.status == 404) return "the scaler does not know ScaledObject " + ro.ns + "/" + ro.config.scaled_object + " yet";
-  if (r.status != 200) return "GET " + target + " answered HTTP " + std::to_string(r.status);
   const nlohmann::json j = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  const std::string reason = j.is_object() && j.contains("reason") && j["reason"].is_string()
+                                 ? ": " + j["reason"].get<std::string>()
+                                 : std::string();
+  if (r.status == 503) return "the scaler has not synced yet" + reason;
+  if (r.status == 404) return "the scaler does not route ScaledObject " + ro.ns + "/" + ro.config.scaled_object + reason;
+  if (r.status != 200) return "GET " + target + " answered HTTP " + std::to_string(r.status) + reason;
   if (!j.is_object()) return "GET " + target + ": the answer is not a JSON object";
-  SplitSpec seen;
-  if (j.contains("split") && j["split"].is_object()) {
-    std::string error;
-    if (!split_from_json(j["split"].dump(), seen, error)) {
-      return "GET " + target + ": unreadable split: " + error;
+
+  // What the scaler has in effect, as weights per Service.
+  std::map<std::string, int64_t> want;
+  want[ro.canary_service] = desired;
+  for (const WeightDestination& d : additional) want[d.service_name] += d.weight;
+  std::map<std::string, int64_t> seen;
+  const nlohmann::json desired_json = j.value("desired", nlohmann::json());
+  if (desired_json.is_object()) {
+    const rollout::SplitParse parsed = rollout::parse_split_annotation(desired_json.dump());
+    if (!parsed.split) return "GET " + target + ": unreadable desired split: " + parsed.error;
+    if (parsed.split->stable_service != ro.stable_service ||
+        parsed.split->canary_service != ro.canary_service) {
+      return "the scaler routes " + parsed.split->stable_service + "/" + parsed.split->canary_service +
+             ", not " + ro.stable_service + "/" + ro.canary_service + " yet";
     }
+    seen[ro.canary_service] = parsed.split->canary_weight;
+    for (const rollout::SplitDestination& d : parsed.split->additional) seen[d.service] += d.weight;
   } else {
-    // No split: everything goes to the stable Service.
-    seen.stable_service = want.stable_service;
-    seen.canary_service = want.canary_service;
+    // No annotation in effect: everything goes to stable. Check the canary backend too, so a
+    // Rollout-status fallback with weight is not taken for "no split".
+    seen[ro.canary_service] = 0;
+    if (j.contains("backends") && j["backends"].is_array()) {
+      for (const auto& b : j["backends"]) {
+        if (b.is_object() && b.value("role", std::string()) == "canary" &&
+            b.contains("weight") && b["weight"].is_number_integer()) {
+          seen[ro.canary_service] = b["weight"].get<int64_t>();
+        }
+      }
+    }
   }
-  if (!same_weights(seen, want)) {
-    return "the scaler has canary weight " + std::to_string(seen.canary_weight) + " (" +
-           seen.canary_service + "), not " + std::to_string(want.canary_weight) + " yet";
+  for (const auto& [service, weight] : want) {
+    const auto it = seen.find(service);
+    const int64_t have = it == seen.end() ? 0 : it->second;
+    if (have != weight) {
+      return "the scaler sends weight " + std::to_string(have) + " to " + service + ", not " +
+             std::to_string(weight) + " yet";
+    }
+  }
+  for (const auto& [service, weight] : seen) {
+    if (weight != 0 && want.count(service) == 0) {
+      return "the scaler still sends weight " + std::to_string(weight) + " to " + service;
+    }
   }
   if (!j.value("applied", false)) {
-    return "not every proxy applies the split yet (" + std::to_string(j.value("proxiesApplied", 0)) +
-           " of " + std::to_string(j.value("proxies", 0)) + ")";
+    const nlohmann::json proxies = j.value("proxies", nlohmann::json::object());
+    return "not every proxy applies the split yet (" +
+           std::to_string(proxies.is_object() ? proxies.value("applied", 0) : 0) + " of " +
+           std::to_string(proxies.is_object() ? proxies.value("connected", 0) : 0) + " connected)";
   }
   return {};
 }

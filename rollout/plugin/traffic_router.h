@@ -1,10 +1,11 @@
 #pragma once
 
 // The traffic-router methods of lockstep's Argo Rollouts plugin. The desired split lives in the
-// `lockstep.dev/split` annotation of the Rollout's ScaledObject (read-modify-write with the
-// object's resourceVersion, so concurrent writers never lose an update); VerifyWeight asks every
-// ready scaler replica, found through the scaler Service's EndpointSlices, whether every proxy
-// applies it.
+// `lockstep.dev/split` annotation of the Rollout's ScaledObject (docs/split-annotation.md; parsed,
+// validated and written with the scaler's own code, rollout/model), changed only by conditional
+// patches so that concurrent writers never lose an update; VerifyWeight asks every ready scaler
+// replica, found through the scaler Service's EndpointSlices, whether every proxy applies it
+// (GET /v1/routes/<namespace>/<name>).
 
 #include <chrono>
 #include <cstdint>
@@ -19,7 +20,7 @@
 #include "rollout/kube/kube_client.h"
 #include "rollout/kube/kube_config.h"
 #include "rollout/plugin/rollout_args.h"
-#include "rollout/plugin/split_spec.h"
+#include "rollout/model/split_annotation.h"
 
 namespace lockstep::plugin {
 
@@ -73,18 +74,16 @@ class TrafficRouter {
   // GET the ScaledObject, apply `mutate` to its split, and merge-patch the annotation (guarded by
   // the resourceVersion) unless nothing changed. A default split removes the annotation.
   std::string update_split(const RolloutRef& ro,
-                           const std::function<void(SplitSpec& split)>& mutate);
-  SplitSpec desired_split(const RolloutRef& ro, int64_t desired,
-                          const std::vector<WeightDestination>& additional) const;
+                           const std::function<void(rollout::Split& split)>& mutate);
   std::string verify_replica(const RolloutRef& ro, const std::string& ip, uint16_t port,
-                             const SplitSpec& want);
+                             int64_t desired, const std::vector<WeightDestination>& additional);
 
   // What we last read or wrote for a ScaledObject's annotation.
   struct KnownSplit {
     bool present = false;
     std::string text;  // the annotation's value when present
     bool parsed = false;
-    SplitSpec split;
+    rollout::Split split;
   };
   std::mutex& object_lock(const std::string& key);
   void remember(const std::string& key, const KnownSplit& known);

@@ -23,7 +23,7 @@ void exercise(const gob::Value& v) {
   read_mirror_route(a["SetMirrorRoute"], mirror, error);
   int64_t weight = 0;
   read_int(a["DesiredWeight"], "DesiredWeight", weight, error);
-  validate_split(ro, weight, dests, error);
+  validate_weights(ro, weight, dests, error);
 }
 
 }  // namespace

@@ -244,17 +244,19 @@ TEST_CASE("edits made behind the plugin's back are never overwritten blindly") {
   CHECK(f.router.set_header_route(web(), beta_route()) == "");
   CHECK(f.router.set_weight(web(), 10, {}) == "");
   SUBCASE("someone rewrote the annotation: the test op fails, the plugin re-reads and merges") {
-    SplitSpec other;
+    rollout::Split other;
+    other.generation = 40;
     other.stable_service = "recommender-stable";
     other.canary_service = "recommender-canary";
     other.canary_weight = 10;
-    other.header_routes = {HeaderRoute{"gamma", {{"X-Gamma", {"1", "", ""}}}}};
-    edit_annotation(f.cluster, split_to_json(other));
+    other.header_routes = {{"gamma", {{"X-Gamma", rollout::SplitHeaderMatch::Kind::kExact, "1"}}, ""}};
+    edit_annotation(f.cluster, rollout::serialize_split_annotation(other));
     CHECK(f.router.set_weight(web(), 30, {}) == "");
     const auto split = f.cluster.split();
     CHECK((*split)["canaryWeight"] == 30);
     REQUIRE((*split)["headerRoutes"].size() == 1);
     CHECK((*split)["headerRoutes"][0]["name"] == "gamma");  // their route survived
+    CHECK((*split)["generation"] == 41);                    // and their generation went on
   }
   SUBCASE("someone removed the annotation: it is created again") {
     edit_annotation(f.cluster, std::nullopt);
@@ -263,11 +265,12 @@ TEST_CASE("edits made behind the plugin's back are never overwritten blindly") {
     CHECK((*f.cluster.split())["headerRoutes"].empty());
   }
   SUBCASE("someone changed it back while the plugin thinks it is current: it is restored") {
-    SplitSpec zero;
-    zero.stable_service = "recommender-stable";
-    zero.canary_service = "recommender-canary";
-    zero.canary_weight = 50;
-    edit_annotation(f.cluster, split_to_json(zero));
+    rollout::Split fifty;
+    fifty.generation = 9;
+    fifty.stable_service = "recommender-stable";
+    fifty.canary_service = "recommender-canary";
+    fifty.canary_weight = 50;
+    edit_annotation(f.cluster, rollout::serialize_split_annotation(fifty));
     CHECK(f.router.set_weight(web(), 10, {}) == "");
     CHECK((*f.cluster.split())["canaryWeight"] == 10);
   }
@@ -296,7 +299,23 @@ TEST_CASE("VerifyWeight: Verified only when every ready replica reports the spli
       HttpResponse r = FakeScalerFleet::applied(a);
       auto j = nlohmann::json::parse(r.body);
       j["applied"] = false;
-      j["proxiesApplied"] = 1;
+      j["proxies"]["applied"] = 1;
+      r.body = j.dump();
+      return r;
+    });
+    CHECK(f.router.verify_weight(web(), 20, {}) == Verification::kNotVerified);
+  }
+  SUBCASE("a replica that has not synced since it started") {
+    f.cluster.scalers().set_report(0, [](const std::optional<std::string>&) {
+      return HttpResponse{503, "application/json", R"({"synced":false,"applied":false,"reason":"watches not synced"})"};
+    });
+    CHECK(f.router.verify_weight(web(), 20, {}) == Verification::kNotVerified);
+  }
+  SUBCASE("a replica routing other Services (the Rollout's services are changing)") {
+    f.cluster.scalers().set_report(0, [](const std::optional<std::string>& a) {
+      HttpResponse r = FakeScalerFleet::applied(a);
+      auto j = nlohmann::json::parse(r.body);
+      j["desired"]["canaryService"] = "recommender-old";
       r.body = j.dump();
       return r;
     });
@@ -333,6 +352,37 @@ TEST_CASE("VerifyWeight for weight 0: the scaler reports no split at all") {
   CHECK(f.router.set_weight(web(), 0, {}) == "");
   CHECK(f.router.verify_weight(web(), 0, {}) == Verification::kVerified);
   CHECK(f.router.verify_weight(web(), 5, {}) == Verification::kNotVerified);
+  // No annotation, but the scaler still routes by the Rollout's status (its fallback): the canary
+  // backend's weight tells.
+  f.cluster.scalers().set_report(1, [](const std::optional<std::string>& a) {
+    HttpResponse r = FakeScalerFleet::applied(a);
+    auto j = nlohmann::json::parse(r.body);
+    j["splitSource"] = "rollout-status";
+    j["backends"][1]["weight"] = 20;
+    r.body = j.dump();
+    return r;
+  });
+  CHECK(f.router.verify_weight(web(), 0, {}) == Verification::kNotVerified);
+}
+
+TEST_CASE("additional destinations: written, then verified by their weights") {
+  Fixture f(2);
+  const std::vector<WeightDestination> extra = {{"recommender-preview", "h1", 10}};
+  CHECK(f.router.set_weight(web(), 30, extra) == "");
+  const auto split = f.cluster.split();
+  CHECK((*split)["additionalDestinations"][0]["serviceName"] == "recommender-preview");
+  CHECK((*split)["rollout"] == "recommender");
+  CHECK((*split)["generation"] == 1);
+  CHECK(f.router.verify_weight(web(), 30, extra) == Verification::kVerified);
+  CHECK(f.router.verify_weight(web(), 30, {}) == Verification::kNotVerified);
+  CHECK(f.router.verify_weight(web(), 30, {{"recommender-preview", "h1", 5}}) == Verification::kNotVerified);
+}
+
+TEST_CASE("a split the scalers would reject is never written") {
+  Fixture f(0);
+  HeaderRoute bad{"beta", {{"X-Beta", {"", "", "("}}}};  // a regex that does not compile
+  CHECK(f.router.set_header_route(web(), bad).find("the split would be invalid") != std::string::npos);
+  CHECK_FALSE(f.cluster.split().has_value());
 }
 
 TEST_CASE("VerifyWeight with no ready replica, or a replica that never answers, is NotVerified in time") {

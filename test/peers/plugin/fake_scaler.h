@@ -1,8 +1,9 @@
 #pragma once
 
 // Fake lockstep-scaler replicas for the plugin's VerifyWeight: real HTTP admin servers on
-// 127.0.0.1 answering GET /v1/splits/<namespace>/<scaledobject> (docs/plugin.md), published
-// in the fake API server as the EndpointSlice of the scaler Service, like Kubernetes does.
+// 127.0.0.1 answering GET /v1/routes/<namespace>/<scaledobject> in the shape of
+// docs/split-annotation.md §2, published in the fake API server as the EndpointSlice of the
+// scaler Service, like Kubernetes does.
 
 #include <algorithm>
 #include <atomic>
@@ -25,13 +26,28 @@ class FakeScalerFleet {
   // What one replica reports for a ScaledObject, given the annotation the fake API holds now.
   using Report = std::function<HttpResponse(const std::optional<std::string>& annotation)>;
 
-  // Every proxy applies what the API holds: the healthy answer.
+  // Every proxy applies what the API holds: the healthy answer of a synced replica.
   static HttpResponse applied(const std::optional<std::string>& annotation) {
     nlohmann::json j;
-    j["split"] = annotation ? nlohmann::json::parse(*annotation) : nlohmann::json(nullptr);
+    j["synced"] = true;
+    j["routed"] = true;
+    j["splitSource"] = annotation ? "annotation" : "default";
+    j["desired"] = annotation ? nlohmann::json::parse(*annotation) : nlohmann::json(nullptr);
+    int64_t canary = 0;
+    int64_t stable = 100;
+    if (annotation) {
+      const auto a = nlohmann::json::parse(*annotation);
+      canary = a.value("canaryWeight", 0);
+      stable = a.value("maxWeight", 100) - canary;
+      for (const auto& d : a.value("additionalDestinations", nlohmann::json::array())) {
+        stable -= d.value("weight", 0);
+      }
+    }
+    j["backends"] = {{{"service", "stable"}, {"role", "stable"}, {"weight", stable}, {"endpoints", 2}},
+                     {{"service", "canary"}, {"role", "canary"}, {"weight", canary}, {"endpoints", 1}}};
+    j["proxies"] = {{"connected", 2}, {"applied", 2}, {"pending", nlohmann::json::array()}};
     j["applied"] = true;
-    j["proxies"] = 2;
-    j["proxiesApplied"] = 2;
+    j["problems"] = nlohmann::json::array();
     return HttpResponse{200, "application/json", j.dump()};
   }
 
@@ -46,7 +62,7 @@ class FakeScalerFleet {
       auto server = std::make_unique<HttpAdminServer>(HttpAdminServer::Options{},
                                                       Logger(LogLevel::kError));
       reports_.push_back(&FakeScalerFleet::applied);
-      server->handle("/v1/splits/" + so_namespace_ + "/" + so_name_, [this, i](const HttpRequest&) {
+      server->handle("/v1/routes/" + so_namespace_ + "/" + so_name_, [this, i](const HttpRequest&) {
         calls_.fetch_add(1);
         Report report;
         {

@@ -58,6 +58,8 @@ TEST_CASE("every Argo method through go-plugin's client, with the fake cluster r
   CHECK((*split)["canaryService"] == "recommender-canary");
   CHECK((*split)["canaryWeight"] == 30);
   CHECK((*split)["maxWeight"] == 100);
+  CHECK((*split)["rollout"] == "recommender");
+  CHECK((*split)["generation"].get<int>() >= 4);
   REQUIRE((*split)["additionalDestinations"].size() == 1);
   CHECK((*split)["additionalDestinations"][0]["serviceName"] == "recommender-preview");
   CHECK((*split)["additionalDestinations"][0]["weight"] == 10);

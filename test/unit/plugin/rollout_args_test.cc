@@ -2,7 +2,6 @@
 
 #include <doctest/doctest.h>
 
-#include "rollout/plugin/split_spec.h"
 
 namespace lockstep::plugin {
 namespace {
@@ -157,18 +156,18 @@ TEST_CASE("a split is checked against maxTrafficWeight and its Services") {
   ro.stable_service = "web-stable";
   ro.canary_service = "web-canary";
   std::string error;
-  CHECK(validate_split(ro, 0, {}, error));
-  CHECK(validate_split(ro, 100, {}, error));
-  CHECK(validate_split(ro, 60, {{"web-preview", "", 40}}, error));
-  CHECK_FALSE(validate_split(ro, 101, {}, error));
-  CHECK_FALSE(validate_split(ro, 61, {{"web-preview", "", 40}}, error));
+  CHECK(validate_weights(ro, 0, {}, error));
+  CHECK(validate_weights(ro, 100, {}, error));
+  CHECK(validate_weights(ro, 60, {{"web-preview", "", 40}}, error));
+  CHECK_FALSE(validate_weights(ro, 101, {}, error));
+  CHECK_FALSE(validate_weights(ro, 61, {{"web-preview", "", 40}}, error));
   CHECK(error.find("add up to 101") != std::string::npos);
-  CHECK_FALSE(validate_split(ro, 10, {{"web-stable", "", 5}}, error));
-  CHECK_FALSE(validate_split(ro, 10, {{"a", "", 5}, {"a", "", 5}}, error));
-  CHECK_FALSE(validate_split(ro, 10, {{"Bad_Name", "", 5}}, error));
-  CHECK_FALSE(validate_split(ro, 10, {{"web-preview", "", -1}}, error));
+  CHECK_FALSE(validate_weights(ro, 10, {{"web-stable", "", 5}}, error));
+  CHECK_FALSE(validate_weights(ro, 10, {{"a", "", 5}, {"a", "", 5}}, error));
+  CHECK_FALSE(validate_weights(ro, 10, {{"Bad_Name", "", 5}}, error));
+  CHECK_FALSE(validate_weights(ro, 10, {{"web-preview", "", -1}}, error));
   ro.max_weight = 1000;
-  CHECK(validate_split(ro, 999, {}, error));
+  CHECK(validate_weights(ro, 999, {}, error));
 }
 
 TEST_CASE("header routes need a name and exactly one matcher per header") {
@@ -198,32 +197,6 @@ TEST_CASE("header routes need a name and exactly one matcher per header") {
   CHECK(out.matches.empty());
   route.set("Name", Value::of_string(""));
   CHECK_FALSE(read_header_route(route, out, error));
-}
-
-TEST_CASE("split documents round-trip and compare by content") {
-  SplitSpec s;
-  s.stable_service = "web-stable";
-  s.canary_service = "web-canary";
-  CHECK(s.is_default());
-  s.canary_weight = 25;
-  s.additional = {{"web-preview", "h1", 5}};
-  s.header_routes = {{"beta", {{"X-Beta", {"", "yes", ""}}}}};
-  CHECK_FALSE(s.is_default());
-  const std::string text = split_to_json(s);
-  CHECK(text ==
-        R"({"stableService":"web-stable","canaryService":"web-canary","canaryWeight":25,"maxWeight":100,)"
-        R"("additionalDestinations":[{"serviceName":"web-preview","weight":5,"podTemplateHash":"h1"}],)"
-        R"("headerRoutes":[{"name":"beta","match":[{"headerName":"X-Beta","prefix":"yes"}]}]})");
-  SplitSpec back;
-  std::string error;
-  REQUIRE_MESSAGE(split_from_json(text, back, error), error);
-  CHECK(back == s);
-  CHECK_FALSE(split_from_json("[]", back, error));
-  CHECK_FALSE(split_from_json(R"({"stableService":"a"})", back, error));
-  CHECK(error == "canaryService: missing");
-  CHECK_FALSE(split_from_json(R"({"stableService":"a","canaryService":"b","canaryWeight":"x"})", back, error));
-  CHECK(error == "canaryWeight: must be an integer");
-  CHECK_FALSE(split_from_json(R"({"stableService":"a","canaryService":"b","headerRoutes":[{"name":"x"}]})", back, error));
 }
 
 }  // namespace
