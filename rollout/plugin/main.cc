@@ -128,6 +128,15 @@ int run(int argc, char** argv) {
     return 1;
   }
 
+  log.debug("plugin address", {{"network", std::string(listener->network())},
+                               {"address", std::string(listener->address())}});
+  // The handshake line goes out only now that the socket listens.
+  if (!write_all(STDOUT_FILENO, listener->handshake_line(version.version))) {
+    log.error("cannot write the handshake line to stdout");
+    return 1;
+  }
+  // Everything else (the router, the worker threads) is built after the line: the host waits
+  // for it, and connects only once it has read it.
   RouterOptions router_options;
   router_options.scaler_service = options.scaler_service;
   router_options.scaler_namespace = options.scaler_namespace;
@@ -141,8 +150,7 @@ int run(int argc, char** argv) {
   paths.namespace_file = options.serviceaccount_dir + "/namespace";
   TrafficRouter router(
       router_options,
-      [paths, &env](kube::KubeConfig& out, std::string& why) {
-        (void)env;
+      [paths](kube::KubeConfig& out, std::string& why) {
         return kube::in_cluster_config(out, why, paths);
       },
       log.child("router"));
@@ -155,13 +163,6 @@ int run(int argc, char** argv) {
     server_ptr = &server;
   }
 
-  log.debug("plugin address", {{"network", std::string(listener->network())},
-                               {"address", std::string(listener->address())}});
-  // The handshake line goes out only now that the socket listens.
-  if (!write_all(STDOUT_FILENO, listener->handshake_line(version.version))) {
-    log.error("cannot write the handshake line to stdout");
-    return 1;
-  }
   const int conn = listener->accept(stop_pipe[0]);
   // One host connection per process: stop listening and remove the socket file at once.
   listener->close();

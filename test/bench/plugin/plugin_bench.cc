@@ -9,7 +9,7 @@
 //   - resident memory (VmRSS, VmHWM) of each plugin process after its calls.
 // Loopback only; a few seconds in total.
 //
-//   plugin_bench [--calls=2000] [--starts=30]
+//   plugin_bench [--calls=2000] [--starts=30] [--log-level=info]
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "rollout/kube/kube_client.h"
+#include "rollout/kube/resource.h"
 #include "test/peers/plugin/plugin_cluster.h"
 #include "test/peers/plugin/subprocess.h"
 
@@ -57,6 +59,32 @@ Percentiles time_starts(const std::vector<std::string>& argv, int starts) {
   return summarize(ms);
 }
 
+// The API floor: the plugin's Kubernetes client sending the same kind of conditional patch to
+// the same fake API server directly, no plugin and no go-plugin in between (microseconds).
+Percentiles api_floor(PluginCluster& cluster, int calls) {
+  std::string error;
+  auto client = kube::KubeClient::create(cluster.api().client_config(), {}, error);
+  std::vector<double> us;
+  if (!client) return {};
+  const std::string target = kube::kScaledObjects.path(PluginCluster::kNamespace, PluginCluster::kScaledObject);
+  std::string current = "floor-0";
+  client->merge_patch(kube::kScaledObjects, PluginCluster::kNamespace, PluginCluster::kScaledObject,
+                      {{"metadata", {{"annotations", {{"lockstep.test/floor", current}}}}}});
+  for (int i = 1; i <= calls; ++i) {
+    const std::string next = "floor-" + std::to_string(i);
+    const nlohmann::json ops = {
+        {{"op", "test"}, {"path", "/metadata/annotations/lockstep.test~1floor"}, {"value", current}},
+        {{"op", "replace"}, {"path", "/metadata/annotations/lockstep.test~1floor"}, {"value", next}}};
+    const auto t0 = std::chrono::steady_clock::now();
+    const kube::KubeResponse r = client->request(kube::KubeClient::Verb::kPatch, target, ops.dump(),
+                                                 "application/json-patch+json");
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    if (!r.ok()) break;
+    current = next;
+  }
+  return summarize(us);
+}
+
 nlohmann::json host_bench(const std::vector<std::string>& plugin, const std::string& method,
                           int calls, const PluginCluster& cluster) {
   std::vector<std::string> argv = {LOCKSTEP_PLUGIN_HOST, "bench", "-plugin", plugin[0],
@@ -91,14 +119,16 @@ Percentiles from_json(const nlohmann::json& j) {
 int run(int argc, char** argv) {
   int calls = 2000;
   int starts = 30;
+  std::string log_level = "info";  // the plugin's default: one line per annotation write
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--calls=", 8) == 0) calls = std::atoi(argv[i] + 8);
     if (std::strncmp(argv[i], "--starts=", 9) == 0) starts = std::atoi(argv[i] + 9);
+    if (std::strncmp(argv[i], "--log-level=", 12) == 0) log_level = argv[i] + 12;
   }
   PluginCluster cluster(0);
   std::vector<std::string> ours = {LOCKSTEP_PLUGIN_BINARY};
   for (const std::string& a : cluster.plugin_args()) {
-    ours.push_back(a == "--log-level=debug" ? "--log-level=info" : a);
+    ours.push_back(a == "--log-level=debug" ? "--log-level=" + log_level : a);
   }
   const std::vector<std::string> go_peer = {LOCKSTEP_PLUGIN_HOST, "serve-go-plugin"};
 
@@ -106,9 +136,12 @@ int run(int argc, char** argv) {
               "1.19", starts, calls);
   const Percentiles start_ours = time_starts(ours, starts);
   const Percentiles start_go = time_starts(go_peer, starts);
+  // The floor on this machine: the same exec and static initialisation, printing one line.
+  const Percentiles start_floor = time_starts({LOCKSTEP_PLUGIN_BINARY, "--version"}, starts);
   std::printf("start to handshake line (ms):\n");
   print_row("lockstep-rollouts-plugin", "ms", start_ours);
   print_row("go-plugin peer", "ms", start_go);
+  print_row("floor: lockstep-rollouts-plugin --version", "ms", start_floor);
 
   const nlohmann::json hash_ours = host_bench(ours, "UpdateHash", calls, cluster);
   const nlohmann::json hash_go = host_bench(go_peer, "UpdateHash", calls, cluster);
@@ -124,6 +157,7 @@ int run(int argc, char** argv) {
   print_row("UpdateHash  go-plugin peer (decode)", "us", hg);
   print_row("SetWeight   lockstep (1 conditional PATCH, TLS)", "us", wo);
   print_row("SetWeight   go-plugin peer (decode, no I/O)", "us", wg);
+  print_row("floor: the same PATCH sent directly (no plugin)", "us", api_floor(cluster, calls));
   std::printf("resident memory after the calls (KiB):\n");
   std::printf("  %-44s VmRSS %6d  VmHWM %6d\n", "lockstep-rollouts-plugin (SetWeight run)",
               weight_ours.value("rss_kib", -1), weight_ours.value("hwm_kib", -1));
