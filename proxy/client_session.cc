@@ -5,6 +5,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/container/small_vector.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -29,6 +30,14 @@ using boost::system::error_code;
 using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
 
+// How a relayed body is framed on the way out.
+enum class Framing : uint8_t {
+  kNone,        // no body (GET, HEAD responses, 204, 304)
+  kLength,      // Content-Length: bytes as they come
+  kChunked,     // chunked: each piece read becomes one chunk
+  kUntilClose,  // delimited by closing the connection
+};
+
 constexpr asio::use_awaitable_t<Executor> kUse;
 inline auto with_ec(error_code& ec) { return asio::redirect_error(kUse, ec); }
 
@@ -36,7 +45,9 @@ inline auto with_ec(error_code& ec) { return asio::redirect_error(kUse, ec); }
 constexpr uint32_t kUpstreamHeaderLimit = 64 * 1024;
 // A refused request's body is read and discarded (to keep the connection) up to this size.
 constexpr uint64_t kDiscardLimit = 64 * 1024;
-constexpr size_t kMaxTried = 12;
+// First read of a request; most request heads fit. Idle connections keep up to 4 KiB.
+constexpr size_t kFirstRead = 1024;
+constexpr size_t kIdleBufferLimit = 4096;
 // Beast 1.74 compares a Content-Length with an empty optional limit as "above the limit", so
 // "no limit" is the largest value rather than boost::none.
 constexpr uint64_t kNoBodyLimit = std::numeric_limits<uint64_t>::max();
@@ -112,6 +123,61 @@ struct Outcome {
   bool keep_alive = false;  // the client connection may serve another request
 };
 
+// Parsing steps over what is buffered; the caller reads more from the socket when told to.
+// Plain functions rather than coroutines: a coroutine frame would be allocated per call.
+enum class Parsed : uint8_t { kDone, kNeedInput };
+
+// Parses the message head from `b` (the body stays in `b`).
+template <bool isRequest>
+Parsed parse_head(beast::flat_buffer& b, http::basic_parser<isRequest>& p, error_code& ec) {
+  ec = {};
+  while (!p.is_header_done()) {
+    if (b.size() == 0) return Parsed::kNeedInput;
+    const size_t used = p.put(b.data(), ec);
+    b.consume(used);
+    if (ec == http::error::need_more) {
+      ec = {};
+      return Parsed::kNeedInput;
+    }
+    if (ec) return Parsed::kDone;
+  }
+  return Parsed::kDone;
+}
+
+// Parses body bytes from `b` into the parser's body buffer (set by the caller). kDone: some
+// body was produced, the buffer is full, or the message is complete.
+template <bool isRequest>
+Parsed parse_body(beast::flat_buffer& b, http::parser<isRequest, http::buffer_body>& p, size_t cap,
+                  error_code& ec) {
+  ec = {};
+  auto& body = p.get().body();
+  while (!p.is_done()) {
+    if (b.size() == 0) return Parsed::kNeedInput;
+    const size_t used = p.put(b.data(), ec);
+    b.consume(used);
+    if (ec == http::error::need_buffer) {  // the body buffer is full
+      ec = {};
+      return Parsed::kDone;
+    }
+    if (ec && ec != http::error::need_more) return Parsed::kDone;
+    ec = {};
+    if (body.size != cap) return Parsed::kDone;  // some body arrived: pass it on now
+    if (used == 0) return Parsed::kNeedInput;
+  }
+  return Parsed::kDone;
+}
+
+// Maps the end of the stream while a message is incomplete to Beast's error codes.
+template <bool isRequest>
+void on_stream_end(http::basic_parser<isRequest>& p, error_code& ec) {
+  if (!p.is_header_done()) {
+    ec = p.got_some() ? http::error::partial_message : http::error::end_of_stream;
+    return;
+  }
+  ec = {};
+  p.put_eof(ec);  // completes a body delimited by the close, else partial_message
+}
+
 enum class Phase : uint8_t { kIdle, kReadingHeader, kHandling, kHeld, kClosing };
 
 class ClientSession final : public SessionNode {
@@ -167,13 +233,14 @@ class ClientSession final : public SessionNode {
                         bool client_keep);
   Task<unsigned> hold(GenerationLease& lease, const RouteEntry*& route,
                       const BackendEntry*& backend, SeriesShard& ss);
+  // Streams `head` and then the body from `in` to `out`, framed as `framing` says (chunked
+  // bodies are re-chunked). `count_to`/`status`: count the status just before the first byte
+  // goes out (responses only).
   template <bool isRequest>
-  // Streams a message head and body from `in` to `out`. `count_to`: where to count the
-  // message's status just before its first byte is written (responses only).
   Task<RelayResult> relay(Socket& in, beast::flat_buffer& in_buf,
                           http::parser<isRequest, http::buffer_body>& p, Socket& out,
-                          http::serializer<isRequest, http::buffer_body>& sr, RelayBuffer& buf,
-                          SeriesShard* count_to = nullptr);
+                          const std::string& head, Framing framing, RelayBuffer& buf,
+                          SeriesShard* count_to = nullptr, unsigned status = 0);
   Task<std::unique_ptr<UpstreamConnection>> connect(const Endpoint& ep, UpstreamError& err);
   std::optional<Endpoint> pick_endpoint(const BackendEntry& b, const Endpoint* tried,
                                         size_t ntried);
@@ -205,6 +272,9 @@ class ClientSession final : public SessionNode {
   bool linger_ = false;  // unread request bytes may remain: close gracefully
   Socket* upstream_ = nullptr;
   Socket* connecting_ = nullptr;
+  // The upstream response parser lives here rather than in forward()'s frame: frames are
+  // allocated per call and a smaller one stays on the allocator's fast path.
+  std::optional<ResponseParser> rp_;
   asio::steady_timer* hold_timer_ = nullptr;
 };
 
@@ -214,11 +284,19 @@ Task<void> ClientSession::run() {
     error_code ec;
     if (buf_.size() == 0) {
       phase_ = Phase::kIdle;
-      // An idle connection keeps no buffer: 10k idle clients cost their frames only.
-      if (buf_.capacity() != 0) buf_ = beast::flat_buffer();
+      // Idle connections keep at most a small read buffer (a large head's buffer is freed).
+      if (buf_.capacity() > kIdleBufferLimit) buf_ = beast::flat_buffer();
       if (w_.draining() && !first) break;
       arm(first ? w_.settings().timeouts.header_read : w_.settings().timeouts.idle);
-      co_await client_.async_wait(Socket::wait_read, with_ec(ec));
+      if (first) {
+        // A new connection waits without a buffer, so idle clients cost no read memory.
+        co_await client_.async_wait(Socket::wait_read, with_ec(ec));
+      } else {
+        // Between requests a read, not a wait: Asio re-arms epoll (one epoll_ctl) for every
+        // wait operation, while a read first tries the socket and usually finds the request.
+        const size_t n = co_await client_.async_read_some(buf_.prepare(kFirstRead), with_ec(ec));
+        buf_.commit(n);
+      }
       disarm();
       if (ec || closed_) break;
     }
@@ -231,7 +309,13 @@ Task<void> ClientSession::run() {
       parser.body_limit(kNoBodyLimit);
     }
     arm(w_.settings().timeouts.header_read);
-    co_await http::async_read_header(client_, buf_, parser, with_ec(ec));
+    while (parse_head(buf_, parser, ec) == Parsed::kNeedInput) {
+      const size_t n = co_await client_.async_read_some(buf_.prepare(beast::read_size(buf_, 65536)),
+                                                        with_ec(ec));
+      if (ec == asio::error::eof) on_stream_end(parser, ec);
+      if (ec) break;
+      buf_.commit(n);
+    }
     disarm();
     if (ec) {
       co_await on_header_error(ec);
@@ -338,8 +422,11 @@ Task<bool> ClientSession::refuse(RequestParser& parser, unsigned status, bool ke
       while (!parser.is_done() && !ec) {
         parser.get().body().data = sink.data();
         parser.get().body().size = sink.size();
-        co_await http::async_read_some(client_, buf_, parser, with_ec(ec));
-        if (ec == http::error::need_buffer) ec = {};
+        if (parse_body(buf_, parser, sink.size(), ec) == Parsed::kDone || ec) continue;
+        const size_t n = co_await client_.async_read_some(
+            buf_.prepare(beast::read_size(buf_, 65536)), with_ec(ec));
+        if (ec == asio::error::eof) on_stream_end(parser, ec);
+        if (!ec) buf_.commit(n);
       }
       disarm();
       if (ec) co_return false;
@@ -412,6 +499,7 @@ Task<bool> ClientSession::handle(RequestParser& parser) {
 
   ss.in_flight.inc();
   out = co_await forward(parser, target, *backend, ss, expect_continue, client_keep);
+  rp_.reset();  // frees the response head; an idle connection keeps nothing of it
   ss.in_flight.dec();
   // forward() counted every status it sent; a client that vanished before any status is
   // counted as 499, as nginx does.
@@ -547,49 +635,62 @@ Task<std::unique_ptr<UpstreamConnection>> ClientSession::connect(const Endpoint&
 template <bool isRequest>
 Task<RelayResult> ClientSession::relay(Socket& in, beast::flat_buffer& in_buf,
                                        http::parser<isRequest, http::buffer_body>& p, Socket& out,
-                                       http::serializer<isRequest, http::buffer_body>& sr,
-                                       RelayBuffer& buf, SeriesShard* count_to) {
+                                       const std::string& head, Framing framing, RelayBuffer& buf,
+                                       SeriesShard* count_to, unsigned status) {
   RelayResult r;
   const Duration body_idle = w_.settings().timeouts.body_idle;
-  auto& body = p.get().body();
+  static constexpr char kCrlf[] = "\r\n";
+  static constexpr char kLastChunk[] = "0\r\n\r\n";
   while (true) {
     error_code ec;
-    if (!p.is_done()) {
+    size_t n = 0;
+    bool done = framing == Framing::kNone || p.is_done();
+    if (!done) {
+      arm(body_idle);
+      auto& body = p.get().body();
       body.data = buf.data();
       body.size = buf.size();
-      arm(body_idle);
-      // read_some, not read: a streamed body is passed on as soon as any of it arrives.
-      co_await http::async_read_some(in, in_buf, p, with_ec(ec));
-      if (ec == http::error::need_buffer) ec = {};
+      while (parse_body(in_buf, p, buf.size(), ec) == Parsed::kNeedInput) {
+        const size_t got = co_await in.async_read_some(
+            in_buf.prepare(beast::read_size(in_buf, 65536)), with_ec(ec));
+        if (ec == asio::error::eof) {
+          on_stream_end(p, ec);
+          break;
+        }
+        if (ec) break;
+        in_buf.commit(got);
+      }
+      n = buf.size() - body.size;
       if (ec) {
         r.read_ec = ec;
         r.timed_out = timed_out_;
         break;
       }
-      const size_t n = buf.size() - body.size;
-      // No data must be null, not empty: an empty buffer would be sent as the last chunk.
-      body.data = n != 0 ? buf.data() : nullptr;
-      body.size = n;
-      body.more = !p.is_done();
-      if (n == 0 && r.wrote_any && !p.is_done()) continue;
-    } else {
-      body.data = nullptr;
-      body.size = 0;
-      body.more = false;
+      done = p.is_done();
+      if (n == 0 && !done && r.wrote_any) continue;
     }
-    if constexpr (!isRequest) {
-      if (!r.wrote_any && count_to != nullptr) count_to->count_status(p.get().result_int());
+    // One gathered write: head (first time), chunk framing, data, last chunk.
+    std::array<asio::const_buffer, 5> out_bufs{};
+    size_t k = 0;
+    if (!r.wrote_any) out_bufs[k++] = asio::buffer(head);
+    char chunk_head[24];
+    if (framing == Framing::kChunked && n != 0) {
+      const int len = std::snprintf(chunk_head, sizeof chunk_head, "%zx\r\n", n);
+      out_bufs[k++] = asio::buffer(chunk_head, static_cast<size_t>(len));
     }
+    if (n != 0) out_bufs[k++] = asio::buffer(buf.data(), n);
+    if (framing == Framing::kChunked && n != 0) out_bufs[k++] = asio::buffer(kCrlf, 2);
+    if (framing == Framing::kChunked && done) out_bufs[k++] = asio::buffer(kLastChunk, 5);
+    if (!r.wrote_any && count_to != nullptr) count_to->count_status(status);
     arm(body_idle);
-    co_await http::async_write(out, sr, with_ec(ec));
-    if (ec == http::error::need_buffer) ec = {};
+    co_await asio::async_write(out, out_bufs, with_ec(ec));
     if (ec) {
       r.write_ec = ec;
       r.timed_out = timed_out_;
       break;
     }
     r.wrote_any = true;
-    if (sr.is_done()) break;
+    if (done) break;
   }
   disarm();
   co_return r;
@@ -606,10 +707,15 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
   // be sent again: the upstream most likely closed the idle connection as we reused it.
   const bool resend_ok = !has_body && is_idempotent(req.method());
   prepare_upstream_request(req, target, client_ip_, w_.settings().trust_forwarded_headers);
+  // The head is written once per attempt; framing comes from the parser, not from fields.
+  std::string req_head;
+  serialize_request_head(req, req_head);
+  const Framing req_framing =
+      parser.chunked() ? Framing::kChunked : (has_body ? Framing::kLength : Framing::kNone);
 
   RelayBuffer buf(w_);
-  std::array<Endpoint, kMaxTried> tried;
-  size_t ntried = 0;
+  // Endpoints that refused a connection; rarely more than one.
+  boost::container::small_vector<Endpoint, 2> tried;
   uint32_t connects = 0;
   bool allow_pool = true;
   bool continue_sent = false;
@@ -617,7 +723,7 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
   auto count = [&ss](UpstreamError e) { ss.upstream_errors[static_cast<size_t>(e)].add(); };
 
   while (true) {
-    std::optional<Endpoint> ep = pick_endpoint(backend, tried.data(), ntried);
+    std::optional<Endpoint> ep = pick_endpoint(backend, tried.data(), tried.size());
     if (!ep) break;
     std::unique_ptr<UpstreamConnection> conn = allow_pool ? w_.pool().take(*ep) : nullptr;
     const bool reused = conn != nullptr;
@@ -633,7 +739,7 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
       if (!conn) {
         // Nothing was sent: moving to another endpoint is safe for every method.
         count(err);
-        if (ntried < tried.size()) tried[ntried++] = *ep;
+        tried.push_back(*ep);
         continue;
       }
     }
@@ -656,8 +762,8 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
 
     // Request head and body, streamed.
     {
-      http::serializer<true, http::buffer_body> sr{req};
-      RelayResult rr = co_await relay(client_, buf_, parser, conn->socket, sr, buf);
+      RelayResult rr =
+          co_await relay(client_, buf_, parser, conn->socket, req_head, req_framing, buf);
       if (rr.read_ec) {
         drop(conn);
         if (rr.read_ec == http::error::body_limit) {
@@ -688,7 +794,7 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
     }
 
     // Response head; informational responses are consumed (100-continue was answered here).
-    std::optional<ResponseParser> rp;
+    std::optional<ResponseParser>& rp = rp_;
     error_code ec;
     bool got_response = false;
     while (true) {
@@ -697,7 +803,13 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
       rp->body_limit(kNoBodyLimit);
       if (head) rp->skip(true);
       arm(w_.settings().timeouts.response);
-      co_await http::async_read_header(conn->socket, conn->buffer, *rp, with_ec(ec));
+      while (parse_head(conn->buffer, *rp, ec) == Parsed::kNeedInput) {
+        const size_t n = co_await conn->socket.async_read_some(
+            conn->buffer.prepare(beast::read_size(conn->buffer, 65536)), with_ec(ec));
+        if (ec == asio::error::eof) on_stream_end(*rp, ec);
+        if (ec) break;
+        conn->buffer.commit(n);
+      }
       disarm();
       if (ec) break;
       const unsigned code = rp->get().result_int();
@@ -735,20 +847,25 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
     auto& res = rp->get();
     const bool upstream_keep = res.keep_alive() && !rp->need_eof();
     bool keep = client_keep && !w_.draining();
-    res.version(11);
-    if (rp->need_eof()) {
-      // Body delimited by the upstream closing: re-frame it as chunked for HTTP/1.1 clients.
+    Framing res_framing = Framing::kLength;
+    if (rp->is_done()) {
+      res_framing = Framing::kNone;  // HEAD, 204, 304, Content-Length: 0
+    } else if (rp->chunked() || rp->need_eof()) {
       if (client_version >= 11) {
-        res.chunked(true);
+        res_framing = Framing::kChunked;
+        // A body delimited by the upstream closing is re-framed as chunked.
+        if (!rp->chunked()) res.insert(http::field::transfer_encoding, "chunked");
       } else {
+        res_framing = Framing::kUntilClose;  // HTTP/1.0 has no chunked coding
         keep = false;
       }
     }
-    prepare_client_response(res, keep, client_version);
-    if (res[http::field::connection] == "close") keep = false;
+    keep = prepare_client_response(res, keep, client_version);
     out.status = res.result_int();
-    http::serializer<false, http::buffer_body> sr{res};
-    RelayResult rr = co_await relay(conn->socket, conn->buffer, *rp, client_, sr, buf, &ss);
+    std::string res_head;
+    serialize_response_head(res, res_head);
+    RelayResult rr = co_await relay(conn->socket, conn->buffer, *rp, client_, res_head,
+                                    res_framing, buf, &ss, out.status);
     if (rr.read_ec) {
       // The upstream failed mid-body: the client sees a truncated response and a close.
       count(rr.timed_out ? UpstreamError::kBodyTimeout : UpstreamError::kReset);

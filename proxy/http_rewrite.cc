@@ -1,6 +1,8 @@
 #include "proxy/http_rewrite.h"
 
 #include <boost/beast/http/rfc7230.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <algorithm>
 #include <string>
@@ -20,18 +22,8 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 constexpr boost::beast::string_view kXff = "x-forwarded-for";
-
-// Whether the last transfer coding is chunked (RFC 9112 §6.3), across every Transfer-Encoding.
-bool last_coding_chunked(const http::fields& f) {
-  bool chunked = false;
-  for (auto it = f.find(http::field::transfer_encoding);
-       it != f.end() && it->name() == http::field::transfer_encoding; ++it) {
-    for (auto token : http::token_list{it->value()}) {
-      chunked = boost::beast::iequals(token, "chunked");
-    }
-  }
-  return chunked;
-}
+constexpr boost::beast::string_view kXfp = "x-forwarded-proto";
+constexpr boost::beast::string_view kXfh = "x-forwarded-host";
 
 bool all_digits(std::string_view s) {
   return !s.empty() && s.size() <= 5 &&
@@ -140,26 +132,47 @@ std::optional<HeadProblem> check_request_head(const http::request_header<>& req,
   if (!parsed) return HeadProblem{RejectReason::kBadTarget, 400};
   target = *parsed;
   if (has_dot_segment(target.path)) return HeadProblem{RejectReason::kBadTarget, 400};
-  const size_t host_count = req.count(http::field::host);
+  // One pass over the fields (a list) for everything checked here.
+  size_t host_count = 0, expect_count = 0, te_count = 0;
+  std::string_view host_value, expect_value;
+  bool last_chunked = false;
+  for (const auto& f : req) {
+    switch (f.name()) {
+      case http::field::host:
+        ++host_count;
+        host_value = to_sv(f.value());
+        break;
+      case http::field::expect:
+        ++expect_count;
+        expect_value = to_sv(f.value());
+        break;
+      case http::field::transfer_encoding:
+        ++te_count;
+        for (auto token : http::token_list{f.value()}) {
+          last_chunked = boost::beast::iequals(token, "chunked");
+        }
+        break;
+      default:
+        break;
+    }
+  }
   if (host_count > 1) return HeadProblem{RejectReason::kBadHost, 400};
   std::string_view raw_host;
   if (!target.authority.empty()) {
     raw_host = target.authority;  // RFC 9112 §3.2.2: the absolute-form authority wins
   } else if (host_count == 1) {
-    raw_host = to_sv(req[http::field::host]);
+    raw_host = host_value;
   } else {
     return HeadProblem{RejectReason::kBadHost, 400};
   }
   host = normalize_host(raw_host, host_buf);
   if (host.empty()) return HeadProblem{RejectReason::kBadHost, 400};
-  expect_continue = false;
   // A request body is framed by chunked or Content-Length only; any other transfer coding would
   // leave the upstream to guess the length (request smuggling), so it is refused (RFC 9112 §6.1).
-  if (req.count(http::field::transfer_encoding) != 0 && !last_coding_chunked(req)) {
-    return HeadProblem{RejectReason::kMalformed, 400};
-  }
-  if (auto it = req.find(http::field::expect); it != req.end()) {
-    if (!iequals(to_sv(it->value()), "100-continue") || req.count(http::field::expect) > 1) {
+  if (te_count != 0 && !last_chunked) return HeadProblem{RejectReason::kMalformed, 400};
+  expect_continue = false;
+  if (expect_count != 0) {
+    if (expect_count > 1 || !iequals(expect_value, "100-continue")) {
       return HeadProblem{RejectReason::kExpectation, 417};
     }
     expect_continue = req.version() >= 11;
@@ -167,34 +180,75 @@ std::optional<HeadProblem> check_request_head(const http::request_header<>& req,
   return std::nullopt;
 }
 
-void remove_hop_by_hop(http::fields& fields) {
-  // Headers named by Connection are hop-by-hop too; collect before erasing.
-  std::vector<std::string> named;
-  for (auto it = fields.find(http::field::connection); it != fields.end() &&
-                                                       it->name() == http::field::connection;
-       ++it) {
-    for (auto token : http::token_list{it->value()}) {
-      const http::field f = http::string_to_field(token);
-      if (f == http::field::content_length || f == http::field::transfer_encoding ||
-          f == http::field::host) {
-        continue;  // never let a client or upstream remove framing or Host
+namespace {
+
+bool hop_by_hop(http::field f) {
+  switch (f) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::upgrade:
+      return true;
+    default:
+      return false;
+  }
+}
+
+using FieldIter = http::fields::const_iterator;
+using FieldList = boost::container::small_vector<FieldIter, 8>;
+using ViewList = boost::container::small_vector<boost::beast::string_view, 4>;
+
+// True when some Connection value names a header other than the standard options.
+bool names_other_headers(const ViewList& connection_values) {
+  for (const auto& v : connection_values) {
+    for (auto token : http::token_list{v}) {
+      if (!boost::beast::iequals(token, "close") && !boost::beast::iequals(token, "keep-alive")) {
+        return true;
       }
-      named.emplace_back(token.data(), token.size());
     }
   }
-  for (const auto& n : named) fields.erase(n);
-  fields.erase(http::field::connection);
-  fields.erase(http::field::keep_alive);
-  fields.erase(http::field::proxy_connection);
-  fields.erase(http::field::te);
-  fields.erase(http::field::trailer);
-  fields.erase(http::field::upgrade);
+  return false;
+}
+
+// Adds the fields named by Connection (except framing headers and Host) to `doomed`.
+void doom_connection_named(const http::fields& fields, const ViewList& connection_values,
+                           FieldList& doomed) {
+  for (auto it = fields.begin(); it != fields.end(); ++it) {
+    const http::field f = it->name();
+    if (hop_by_hop(f) || f == http::field::content_length ||
+        f == http::field::transfer_encoding || f == http::field::host) {
+      continue;  // already going, or never removable by a client or upstream
+    }
+    bool named = false;
+    for (const auto& v : connection_values) {
+      for (auto token : http::token_list{v}) named = named || boost::beast::iequals(token, it->name_string());
+    }
+    if (named) doomed.push_back(it);
+  }
+}
+
+}  // namespace
+
+// One pass over the fields (a list) instead of a lookup per hop-by-hop name.
+void remove_hop_by_hop(http::fields& fields) {
+  FieldList doomed;
+  ViewList connection_values;
+  for (auto it = fields.begin(); it != fields.end(); ++it) {
+    const http::field f = it->name();
+    if (!hop_by_hop(f)) continue;
+    if (f == http::field::connection) connection_values.push_back(it->value());
+    doomed.push_back(it);
+  }
+  if (names_other_headers(connection_values)) {
+    doom_connection_named(fields, connection_values, doomed);
+  }
+  for (auto it : doomed) fields.erase(it);
 }
 
 void prepare_upstream_request(http::request_header<>& req, const RequestTarget& target,
                               std::string_view client_ip, bool trust_forwarded) {
-  remove_hop_by_hop(req);
-  req.erase(http::field::expect);
   if (!target.authority.empty()) {
     // `target` views the request's own target string: copy before replacing it.
     const std::string authority(target.authority);
@@ -202,41 +256,136 @@ void prepare_upstream_request(http::request_header<>& req, const RequestTarget& 
     req.set(http::field::host, authority);
     req.target(origin);
   }
-
-  // X-Forwarded-For: append the client to a trusted chain (joining repeated headers), else
-  // replace it.
-  std::string xff;
-  if (trust_forwarded) {
-    for (auto it = req.find(kXff);
-         it != req.end() && boost::beast::iequals(it->name_string(), kXff); ++it) {
-      if (!xff.empty()) xff += ", ";
-      xff.append(it->value().data(), it->value().size());
+  FieldList doomed;
+  ViewList connection_values;
+  ViewList xff_values;
+  bool has_xfp = false, has_xfh = false;
+  boost::beast::string_view host;
+  for (auto it = req.begin(); it != req.end(); ++it) {
+    const http::field f = it->name();
+    if (hop_by_hop(f)) {
+      if (f == http::field::connection) connection_values.push_back(it->value());
+      doomed.push_back(it);
+    } else if (f == http::field::expect) {
+      doomed.push_back(it);  // the proxy answers 100-continue itself
+    } else if (f == http::field::host) {
+      host = it->value();
+    } else if (f == http::field::unknown) {
+      const auto name = it->name_string();
+      if (boost::beast::iequals(name, kXff)) {
+        if (trust_forwarded) xff_values.push_back(it->value());
+        doomed.push_back(it);
+      } else if (boost::beast::iequals(name, kXfp)) {
+        if (trust_forwarded) {
+          has_xfp = true;
+        } else {
+          doomed.push_back(it);
+        }
+      } else if (boost::beast::iequals(name, kXfh)) {
+        if (trust_forwarded) {
+          has_xfh = true;
+        } else {
+          doomed.push_back(it);
+        }
+      }
     }
   }
-  if (!xff.empty()) xff += ", ";
-  xff.append(client_ip.data(), client_ip.size());
-  req.set(kXff, xff);
-  if (!trust_forwarded || req.count("x-forwarded-proto") == 0) req.set("x-forwarded-proto", "http");
-  if (!trust_forwarded || req.count("x-forwarded-host") == 0) {
-    auto host = req[http::field::host];
-    req.set("x-forwarded-host", host);
+  if (names_other_headers(connection_values)) {
+    doom_connection_named(req, connection_values, doomed);
   }
+  // X-Forwarded-For: the trusted chain (repeated headers joined) plus the client.
+  std::string xff;
+  size_t xff_size = client_ip.size();
+  for (const auto& v : xff_values) xff_size += v.size() + 2;
+  xff.reserve(xff_size);
+  for (const auto& v : xff_values) {
+    xff.append(v.data(), v.size());
+    xff += ", ";
+  }
+  xff.append(client_ip.data(), client_ip.size());
+  const std::string xfh = has_xfh ? std::string() : std::string(host.data(), host.size());
+  for (auto it : doomed) req.erase(it);
+  req.insert(http::field::unknown, kXff, xff);
+  if (!has_xfp) req.insert(http::field::unknown, kXfp, "http");
+  if (!has_xfh) req.insert(http::field::unknown, kXfh, xfh);
   req.version(11);
 }
 
-void prepare_client_response(http::response_header<>& res, bool keep_alive,
+bool prepare_client_response(http::response_header<>& res, bool keep_alive,
                              unsigned client_version) {
-  remove_hop_by_hop(res);
-  if (client_version < 11 && last_coding_chunked(res)) {
-    // HTTP/1.0 has no chunked coding: send the body as is and end it by closing.
-    res.erase(http::field::transfer_encoding);
-    keep_alive = false;
+  FieldList doomed;
+  ViewList connection_values;
+  bool chunked_to_old_client = false;
+  for (auto it = res.begin(); it != res.end(); ++it) {
+    const http::field f = it->name();
+    if (hop_by_hop(f)) {
+      if (f == http::field::connection) connection_values.push_back(it->value());
+      doomed.push_back(it);
+    } else if (f == http::field::transfer_encoding && client_version < 11) {
+      // HTTP/1.0 has no chunked coding: the body goes as is and ends with the connection.
+      chunked_to_old_client = true;
+      doomed.push_back(it);
+    }
   }
+  if (names_other_headers(connection_values)) {
+    doom_connection_named(res, connection_values, doomed);
+  }
+  for (auto it : doomed) res.erase(it);
+  if (chunked_to_old_client) keep_alive = false;
   if (!keep_alive) {
-    res.set(http::field::connection, "close");
+    res.insert(http::field::connection, "close");
   } else if (client_version < 11) {
-    res.set(http::field::connection, "keep-alive");
+    res.insert(http::field::connection, "keep-alive");
   }
+  return keep_alive;
+}
+
+namespace {
+
+void append(std::string& out, boost::beast::string_view v) { out.append(v.data(), v.size()); }
+
+// Bytes append_fields() will write, so a head is built with one allocation.
+size_t fields_size(const http::fields& fields) {
+  size_t n = 2;
+  for (const auto& f : fields) n += f.name_string().size() + f.value().size() + 4;
+  return n;
+}
+
+void append_fields(std::string& out, const http::fields& fields) {
+  for (const auto& f : fields) {
+    append(out, f.name_string());
+    out += ": ";
+    append(out, f.value());
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+
+}  // namespace
+
+void serialize_request_head(const http::request_header<>& req, std::string& out) {
+  out.clear();
+  out.reserve(req.method_string().size() + req.target().size() + 12 + fields_size(req));
+  append(out, req.method_string());
+  out += ' ';
+  append(out, req.target());
+  out += " HTTP/1.1\r\n";
+  append_fields(out, req);
+}
+
+void serialize_response_head(const http::response_header<>& res, std::string& out) {
+  out.clear();
+  out.reserve(16 + res.reason().size() + 32 + fields_size(res));
+  const unsigned code = res.result_int();
+  out += "HTTP/1.1 ";
+  out += static_cast<char>('0' + code / 100 % 10);
+  out += static_cast<char>('0' + code / 10 % 10);
+  out += static_cast<char>('0' + code % 10);
+  out += ' ';
+  const auto reason = res.reason();
+  append(out, reason.empty() ? http::obsolete_reason(static_cast<http::status>(code)) : reason);
+  out += "\r\n";
+  append_fields(out, res);
 }
 
 bool is_idempotent(http::verb method) {

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "proxy/traffic_counters.h"
@@ -64,8 +65,14 @@ void prepare_upstream_request(http::request_header<>& req, const RequestTarget& 
 
 // Rewrites an upstream response for the client: hop-by-hop headers removed and the client-side
 // connection persistence set. A chunked body to an HTTP/1.0 client is sent unframed and the
-// connection closed after it.
-void prepare_client_response(http::response_header<>& res, bool keep_alive, unsigned client_version);
+// connection closed after it. Returns whether the client connection stays open.
+bool prepare_client_response(http::response_header<>& res, bool keep_alive, unsigned client_version);
+
+// Writes a message head as HTTP/1.1 text ("METHOD target HTTP/1.1" or "HTTP/1.1 code reason",
+// the fields, the empty line) into `out`. The fields come from Beast's parser or from this
+// file, so they hold no CR or LF.
+void serialize_request_head(const http::request_header<>& req, std::string& out);
+void serialize_response_head(const http::response_header<>& res, std::string& out);
 
 // True for methods whose requests may be sent again after a failure (RFC 9110 §9.2.2).
 bool is_idempotent(http::verb method);

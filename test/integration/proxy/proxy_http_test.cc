@@ -503,6 +503,12 @@ TEST_CASE("forwarded headers are set hop-by-hop headers removed Expect answered 
   auto up = c.request("POST", "echo.example.com", "/upload", {{"Expect", "100-continue"}}, "abc");
   CHECK(up.status == 200);
   CHECK(up.body == "bytes=3 sum=294");
+  // A small chunked body arrives in one segment with its last chunk: re-chunked, complete.
+  auto small = c.get("echo.example.com", "/big?bytes=10");
+  CHECK(small.status == 200);
+  CHECK(small.body == "abcdefghij");
+  CHECK(small.headers["transfer-encoding"] == "chunked");
+  CHECK(c.get("echo.example.com", "/").status == 200);
   // HTTP/1.0 client: no chunked encoding, connection closed after a streamed body.
   TestClient old(proxy.port());
   auto r10 = old.raw("GET /big?bytes=1000 HTTP/1.0\r\nHost: echo.example.com\r\n\r\n");

@@ -145,9 +145,12 @@ class FakeScaler::ReportReader final
     std::lock_guard lock(mu_);
     writing_ = false;
     acks_.pop_front();
-    if (!ok) return;
     if (finish_pending_) {
       finish_locked(finish_status_);
+      return;
+    }
+    if (!ok) {
+      finish_locked(grpc::Status::CANCELLED);
       return;
     }
     if (!acks_.empty()) {
