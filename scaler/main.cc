@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 #include <pthread.h>
+#include <string_view>
 
 #include <prometheus/registry.h>
 
@@ -35,6 +36,11 @@ int main(int argc, char** argv) {
   rollout::bind_config(schema, rollout_settings);
 #endif
   const auto pre = ConfigSchema::scan_flags(argc, argv);
+  if (argc == 2 && std::string_view(argv[1]) == "--config-reference") {
+    // The table in docs/configuration.md, generated from the same option table.
+    std::cout << schema.markdown_table();
+    return 0;
+  }
   if (pre.help) {
     std::cout << "usage: lockstep-scaler [--config <file.yaml>] [--<key>=<value> ...]\n\n"
               << "Every key of the YAML file is also a flag (flags win):\n\n"
