@@ -142,6 +142,8 @@ struct Reporter::Link {
   Duration backoff{};
   std::unique_ptr<asio::steady_timer> retry_timer;
   size_t reject_logs = 0;
+  uint64_t failures = 0;  // consecutive streams that ended without an ack
+  int64_t last_failure_log_ns = 0;
   prometheus::Gauge* connected = nullptr;
   prometheus::Counter* sent = nullptr;
   prometheus::Counter* acks = nullptr;
@@ -444,7 +446,9 @@ void Reporter::on_ack(const std::string& name, uint64_t gen, const void* respons
     link.acked = true;
     link.backoff = settings_.reconnect_backoff_initial;
     link.connected->Set(1);
-    log_.info("report stream open", {{"scaler", name}});
+    log_.info("report stream open", {{"scaler", name},
+                                      {"after_failures", std::to_string(link.failures)}});
+    link.failures = 0;
     publish_status();
   }
   for (const auto& rej : ack.rejects()) {
@@ -502,8 +506,15 @@ void Reporter::on_done(const std::string& name, uint64_t gen, int code, const st
   }
   const bool lifetime_over = code == grpc::StatusCode::DEADLINE_EXCEEDED && had_ack;
   if (!lifetime_over) {
-    log_.warn("report stream ended",
-              {{"scaler", name}, {"code", std::to_string(code)}, {"message", message}});
+    // A replica that stays down is logged when it goes, then once a minute, not per retry.
+    ++link.failures;
+    const int64_t now = steady_ns(clock_);
+    if (link.failures == 1 || now - link.last_failure_log_ns >= 60'000'000'000) {
+      link.last_failure_log_ns = now;
+      log_.warn("report stream ended; reconnecting with backoff",
+                {{"scaler", name}, {"code", std::to_string(code)}, {"message", message},
+                 {"failures", std::to_string(link.failures)}});
+    }
   }
   schedule_reconnect(link, !lifetime_over && !(had_ack && code == grpc::StatusCode::OK));
 }

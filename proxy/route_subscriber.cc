@@ -152,7 +152,9 @@ void RouteSubscriber::on_table(uint64_t gen, const void* table_ptr) {
   if (!got_table_) {
     got_table_ = true;
     backoff_ = settings_.reconnect_backoff_initial;
-    log_.info("route table stream open", {{"scaler", current_}});
+    log_.info("route table stream open",
+              {{"scaler", current_}, {"after_failures", std::to_string(failures_)}});
+    failures_ = 0;
   }
   if (table.version() != 0 && table.version() == published_.load(std::memory_order_acquire)) {
     tables_family_.Add({{"result", "unchanged"}}).Increment();
@@ -196,8 +198,14 @@ void RouteSubscriber::on_done(uint64_t gen, int code, const std::string& message
   }
   const bool lifetime_over = code == grpc::StatusCode::DEADLINE_EXCEEDED && got_table_;
   if (!lifetime_over) {
-    log_.warn("route table stream ended; keeping the last good table",
-              {{"scaler", current_}, {"code", std::to_string(code)}, {"message", message}});
+    ++failures_;
+    const auto now = std::chrono::steady_clock::now();
+    if (failures_ == 1 || now - last_failure_log_ >= std::chrono::minutes(1)) {
+      last_failure_log_ = now;
+      log_.warn("route table stream ended; keeping the last good table",
+                {{"scaler", current_}, {"code", std::to_string(code)}, {"message", message},
+                 {"failures", std::to_string(failures_)}});
+    }
   }
   retry(!lifetime_over);
 }

@@ -4,6 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -82,6 +83,8 @@ class RouteSubscriber {
   Duration backoff_;
   uint64_t rng_;
   bool stopping_ = false;
+  uint64_t failures_ = 0;  // consecutive streams that ended without a table (for log pacing)
+  std::chrono::steady_clock::time_point last_failure_log_{};
 
   std::atomic<uint64_t> published_{0};  // release: the published snapshot is complete
 };

@@ -220,12 +220,13 @@ class FakeScaler::Services {
   } ingest;
 };
 
-FakeScaler::FakeScaler(int port) : services_(std::make_unique<Services>(*this)) {
+FakeScaler::FakeScaler(int port, grpc::Service* ingest)
+    : services_(std::make_unique<Services>(*this)) {
   grpc::ServerBuilder b;
   b.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(),
                      &port_);
   b.RegisterService(&services_->routes);
-  b.RegisterService(&services_->ingest);
+  b.RegisterService(ingest != nullptr ? ingest : &services_->ingest);
   server_ = b.BuildAndStart();
 }
 

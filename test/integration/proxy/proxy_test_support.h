@@ -33,6 +33,7 @@
 
 namespace grpc {
 class Server;
+class Service;
 }
 
 namespace lockstep::proxy::testing {
@@ -49,7 +50,9 @@ bool wait_until(const std::function<bool()>& pred,
 // what it counted with what the backends served.
 class FakeScaler {
  public:
-  explicit FakeScaler(int port = 0);
+  // `ingest`: a real Ingest service to register instead of the fake one (then the accounting
+  // below stays empty and the test asks that service's aggregator).
+  explicit FakeScaler(int port = 0, grpc::Service* ingest = nullptr);
   ~FakeScaler();
   FakeScaler(const FakeScaler&) = delete;
   FakeScaler& operator=(const FakeScaler&) = delete;
