@@ -160,10 +160,10 @@ void RpcConnection::serve() {
     }
     pool_.submit([this, method, service_method, seq, args = std::move(args)]() mutable {
       send_reply(service_method, seq, method->handler(args));
-      {
-        std::lock_guard<std::mutex> lock(inflight_mu_);
-        --inflight_;
-      }
+      // Notify under the lock: once serve() sees zero it destroys this connection, so the
+      // worker must be done with the condition variable before the mutex is free.
+      std::lock_guard<std::mutex> lock(inflight_mu_);
+      --inflight_;
       inflight_done_.notify_all();
     });
   }
