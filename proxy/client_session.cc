@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "proxy/http_parse.h"
 #include "proxy/http_rewrite.h"
 
 namespace lockstep::proxy {
@@ -122,61 +123,6 @@ struct Outcome {
   unsigned status = 0;      // status sent to the client (0: none, connection dropped)
   bool keep_alive = false;  // the client connection may serve another request
 };
-
-// Parsing steps over what is buffered; the caller reads more from the socket when told to.
-// Plain functions rather than coroutines: a coroutine frame would be allocated per call.
-enum class Parsed : uint8_t { kDone, kNeedInput };
-
-// Parses the message head from `b` (the body stays in `b`).
-template <bool isRequest>
-Parsed parse_head(beast::flat_buffer& b, http::basic_parser<isRequest>& p, error_code& ec) {
-  ec = {};
-  while (!p.is_header_done()) {
-    if (b.size() == 0) return Parsed::kNeedInput;
-    const size_t used = p.put(b.data(), ec);
-    b.consume(used);
-    if (ec == http::error::need_more) {
-      ec = {};
-      return Parsed::kNeedInput;
-    }
-    if (ec) return Parsed::kDone;
-  }
-  return Parsed::kDone;
-}
-
-// Parses body bytes from `b` into the parser's body buffer (set by the caller). kDone: some
-// body was produced, the buffer is full, or the message is complete.
-template <bool isRequest>
-Parsed parse_body(beast::flat_buffer& b, http::parser<isRequest, http::buffer_body>& p, size_t cap,
-                  error_code& ec) {
-  ec = {};
-  auto& body = p.get().body();
-  while (!p.is_done()) {
-    if (b.size() == 0) return Parsed::kNeedInput;
-    const size_t used = p.put(b.data(), ec);
-    b.consume(used);
-    if (ec == http::error::need_buffer) {  // the body buffer is full
-      ec = {};
-      return Parsed::kDone;
-    }
-    if (ec && ec != http::error::need_more) return Parsed::kDone;
-    ec = {};
-    if (body.size != cap) return Parsed::kDone;  // some body arrived: pass it on now
-    if (used == 0) return Parsed::kNeedInput;
-  }
-  return Parsed::kDone;
-}
-
-// Maps the end of the stream while a message is incomplete to Beast's error codes.
-template <bool isRequest>
-void on_stream_end(http::basic_parser<isRequest>& p, error_code& ec) {
-  if (!p.is_header_done()) {
-    ec = p.got_some() ? http::error::partial_message : http::error::end_of_stream;
-    return;
-  }
-  ec = {};
-  p.put_eof(ec);  // completes a body delimited by the close, else partial_message
-}
 
 enum class Phase : uint8_t { kIdle, kReadingHeader, kHandling, kHeld, kClosing };
 

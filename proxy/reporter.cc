@@ -9,6 +9,9 @@
 #include <prometheus/registry.h>
 
 #include <deque>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <future>
 
 #include "lockstep/v1/ingest.grpc.pb.h"
@@ -29,8 +32,44 @@ int64_t steady_ns(const Clock& c) {
       .count();
 }
 
-std::shared_ptr<grpc::Channel> make_channel(const std::string& target, const ProxySettings& s) {
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Changes whenever one of the TLS files is rewritten (cert-manager renews in place).
+std::string tls_stamp(const ProxySettings::ScalerTls& tls) {
+  std::string stamp;
+  for (const auto* path : {&tls.ca_file, &tls.cert_file, &tls.key_file}) {
+    if (path->empty()) continue;
+    std::error_code ec;
+    const auto t = std::filesystem::last_write_time(*path, ec);
+    const auto size = std::filesystem::file_size(*path, ec);
+    stamp += std::to_string(t.time_since_epoch().count()) + ":" + std::to_string(size) + ";";
+  }
+  return stamp;
+}
+
+std::shared_ptr<grpc::ChannelCredentials> load_credentials(const ProxySettings::ScalerTls& tls) {
+  if (!tls.enabled()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions opts;
+  opts.pem_root_certs = read_file(tls.ca_file);
+  if (!tls.cert_file.empty()) {
+    opts.pem_cert_chain = read_file(tls.cert_file);
+    opts.pem_private_key = read_file(tls.key_file);
+  }
+  return grpc::SslCredentials(opts);
+}
+
+std::shared_ptr<grpc::Channel> make_channel(const std::string& target, const ProxySettings& s,
+                                            const std::shared_ptr<grpc::ChannelCredentials>& creds) {
   grpc::ChannelArguments args;
+  // Replicas found by DNS are dialled by IP; their certificate names the service.
+  if (s.scaler_tls.enabled() && !s.scaler_tls.server_name.empty()) {
+    args.SetSslTargetNameOverride(s.scaler_tls.server_name);
+  }
   // Detect a dead replica without traffic: HTTP/2 pings every 10 s, 5 s to answer.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5'000);
@@ -49,7 +88,7 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& target, const Pro
                                    .count()));
   // One channel per replica, never shared with another Reporter (tests run several).
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(target, creds, args);
 }
 
 }  // namespace
@@ -123,6 +162,7 @@ class Reporter::Call final : public grpc::ClientBidiReactor<v1::ReportRequest, v
 
 struct Reporter::Link {
   std::string name;
+  std::string target;  // gRPC target of the channel
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Ingest::Stub> stub;
   std::unique_ptr<Call> call;  // the live stream, if any
@@ -193,6 +233,7 @@ Reporter::~Reporter() {
       stopping_ = true;
       tick_timer_.cancel();
       resolve_timer_.cancel();
+      tls_timer_.cancel();
       resolver_.cancel();
       error_code ec;
       trigger_fd_.cancel(ec);
@@ -219,6 +260,8 @@ void Reporter::maybe_finish_stop() {
 }
 
 void Reporter::start() {
+  credentials_ = load_credentials(settings_.scaler_tls);
+  tls_stamp_ = tls_stamp(settings_.scaler_tls);
   trigger_fd_.assign(trigger_.fd());
   guard_.emplace(ioc_.get_executor());
   asio::post(ioc_, [this] {
@@ -232,6 +275,7 @@ void Reporter::start() {
     read_counters();
     arm_tick();
     wait_trigger();
+    if (settings_.scaler_tls.enabled()) arm_tls_check();
   });
   thread_ = std::thread([this] { ioc_.run(); });
 }
@@ -302,7 +346,8 @@ void Reporter::set_targets(const std::vector<std::pair<std::string, std::string>
     if (links_.count(name) != 0) continue;
     auto link = std::make_unique<Link>();
     link->name = name;
-    link->channel = make_channel(target, settings_);
+    link->target = target;
+    link->channel = make_channel(target, settings_, credentials_);
     link->stub = v1::Ingest::NewStub(link->channel);
     link->backoff = settings_.reconnect_backoff_initial;
     link->retry_timer = std::make_unique<asio::steady_timer>(ioc_);
@@ -517,6 +562,26 @@ void Reporter::on_done(const std::string& name, uint64_t gen, int code, const st
     }
   }
   schedule_reconnect(link, !lifetime_over && !(had_ack && code == grpc::StatusCode::OK));
+}
+
+void Reporter::arm_tls_check() {
+  tls_timer_.expires_after(settings_.scaler_resolve_interval);
+  tls_timer_.async_wait([this](error_code ec) {
+    if (ec || stopping_) return;
+    const std::string stamp = tls_stamp(settings_.scaler_tls);
+    if (stamp != tls_stamp_) {
+      tls_stamp_ = stamp;
+      credentials_ = load_credentials(settings_.scaler_tls);
+      log_.info("scaler TLS files changed; reconnecting with the new ones");
+      for (auto& [name, link] : links_) {
+        link->channel = make_channel(link->target, settings_, credentials_);
+        link->stub = v1::Ingest::NewStub(link->channel);
+        if (link->call) link->call->cancel();
+      }
+      publish_status();
+    }
+    arm_tls_check();
+  });
 }
 
 void Reporter::arm_tick() {

@@ -25,6 +25,7 @@
 
 namespace grpc {
 class Channel;
+class ChannelCredentials;
 }
 
 namespace prometheus {
@@ -80,6 +81,7 @@ class Reporter {
 
   void on_tick();
   void arm_tick();
+  void arm_tls_check();
   void wait_trigger();
   void resolve();
   void set_targets(const std::vector<std::pair<std::string, std::string>>& targets);
@@ -113,11 +115,14 @@ class Reporter {
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   boost::asio::steady_timer tick_timer_{ioc_};
   boost::asio::steady_timer resolve_timer_{ioc_};
+  boost::asio::steady_timer tls_timer_{ioc_};
   boost::asio::ip::tcp::resolver resolver_{ioc_};
   boost::asio::posix::stream_descriptor trigger_fd_{ioc_};
   std::thread thread_;
 
   // --- reporter thread only ---
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  std::string tls_stamp_;
   std::map<std::string, std::unique_ptr<Link>> links_;
   std::vector<const SeriesCounters*> series_;
   std::vector<SeriesName> names_;

@@ -175,6 +175,30 @@ const std::vector<KeyDef>& key_defs() {
                    s.scaler_dns = one(v);
                    return "";
                  }});
+    auto tls_file = [](std::string_view name, std::string_view help,
+                       std::string ProxySettings::ScalerTls::*field) {
+      return KeyDef{name, help, false,
+                    [field](ProxySettings& s, const std::vector<std::string>& v) -> std::string {
+                      const std::string path = one(v);
+                      if (!path.empty()) {
+                        std::ifstream in(path);
+                        if (!in) return "cannot read \"" + path + "\"";
+                      }
+                      s.scaler_tls.*field = path;
+                      return "";
+                    }};
+    };
+    d.push_back(tls_file("scalerTls.caFile", "PEM CA bundle: TLS to the scalers",
+                         &ProxySettings::ScalerTls::ca_file));
+    d.push_back(tls_file("scalerTls.certFile", "PEM client certificate (mutual TLS)",
+                         &ProxySettings::ScalerTls::cert_file));
+    d.push_back(tls_file("scalerTls.keyFile", "PEM client key (mutual TLS)",
+                         &ProxySettings::ScalerTls::key_file));
+    d.push_back({"scalerTls.serverName", "name in the scalers' certificate", false,
+                 [](ProxySettings& s, const std::vector<std::string>& v) -> std::string {
+                   s.scaler_tls.server_name = one(v);
+                   return "";
+                 }});
     d.push_back(duration_key("scalerResolveInterval", "re-resolution period of scalerDns (10s)",
                              &ProxySettings::scaler_resolve_interval, milliseconds(100),
                              std::chrono::hours(1)));
@@ -331,6 +355,14 @@ SettingsResult finish(std::map<std::string, std::vector<std::string>> values,
     }
     if (!s.scalers.empty() && !s.scaler_dns.empty()) {
       errors.push_back("scalerDns: set either scalers or scalerDns, not both");
+    }
+    const auto& tls = s.scaler_tls;
+    if (tls.ca_file.empty() &&
+        (!tls.cert_file.empty() || !tls.key_file.empty() || !tls.server_name.empty())) {
+      errors.push_back("scalerTls.caFile: required when any other scalerTls key is set");
+    }
+    if (tls.cert_file.empty() != tls.key_file.empty()) {
+      errors.push_back("scalerTls.keyFile: certFile and keyFile go together");
     }
     if (s.reconnect_backoff_max < s.reconnect_backoff_initial) {
       errors.push_back("reconnectBackoffMax: smaller than reconnectBackoffInitial");

@@ -31,6 +31,17 @@ struct ProxySettings {
   // records name the replicas (re-resolved every scalerResolveInterval). One of them is required.
   std::vector<std::string> scalers;
   std::string scaler_dns;
+  // scalerTls.*: TLS to the scaler replicas (PEM files). caFile turns it on; certFile + keyFile
+  // add a client certificate (mutual TLS); serverName is the name the replicas' certificate
+  // carries (needed with scalerDns, whose replicas are dialled by IP). Files are re-read when
+  // they change (checked every scalerResolveInterval).
+  struct ScalerTls {
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+    std::string server_name;
+    bool enabled() const { return !ca_file.empty(); }
+  } scaler_tls;
   Duration scaler_resolve_interval = std::chrono::seconds(10);
 
   Duration report_interval = std::chrono::milliseconds(250);

@@ -220,11 +220,12 @@ class FakeScaler::Services {
   } ingest;
 };
 
-FakeScaler::FakeScaler(int port, grpc::Service* ingest)
+FakeScaler::FakeScaler(int port, grpc::Service* ingest,
+                       std::shared_ptr<grpc::ServerCredentials> credentials)
     : services_(std::make_unique<Services>(*this)) {
   grpc::ServerBuilder b;
-  b.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(),
-                     &port_);
+  b.AddListeningPort("127.0.0.1:" + std::to_string(port),
+                     credentials ? credentials : grpc::InsecureServerCredentials(), &port_);
   b.RegisterService(&services_->routes);
   b.RegisterService(ingest != nullptr ? ingest : &services_->ingest);
   server_ = b.BuildAndStart();

@@ -33,6 +33,7 @@
 
 namespace grpc {
 class Server;
+class ServerCredentials;
 class Service;
 }
 
@@ -52,7 +53,9 @@ class FakeScaler {
  public:
   // `ingest`: a real Ingest service to register instead of the fake one (then the accounting
   // below stays empty and the test asks that service's aggregator).
-  explicit FakeScaler(int port = 0, grpc::Service* ingest = nullptr);
+  // `credentials`: TLS for the listener (default plaintext).
+  explicit FakeScaler(int port = 0, grpc::Service* ingest = nullptr,
+                      std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
   ~FakeScaler();
   FakeScaler(const FakeScaler&) = delete;
   FakeScaler& operator=(const FakeScaler&) = delete;

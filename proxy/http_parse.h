@@ -1,0 +1,73 @@
+#pragma once
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include <cstdint>
+
+namespace lockstep::proxy {
+
+namespace http = boost::beast::http;
+
+// Parsing steps over what is buffered, used by the client sessions and the fuzz targets; the
+// caller reads more from its socket when told to. Plain functions rather than coroutines: a
+// coroutine frame would be allocated per call.
+enum class Parsed : uint8_t { kDone, kNeedInput };
+
+// Parses a message head from `b` (the body stays in `b`). Errors (malformed, header_limit) in ec.
+template <bool isRequest>
+Parsed parse_head(boost::beast::flat_buffer& b, http::basic_parser<isRequest>& p,
+                  boost::system::error_code& ec) {
+  ec = {};
+  while (!p.is_header_done()) {
+    if (b.size() == 0) return Parsed::kNeedInput;
+    const size_t used = p.put(b.data(), ec);
+    b.consume(used);
+    if (ec == http::error::need_more) {
+      ec = {};
+      return Parsed::kNeedInput;
+    }
+    if (ec) return Parsed::kDone;
+  }
+  return Parsed::kDone;
+}
+
+// Parses body bytes from `b` into the parser's body buffer, which the caller pointed at `cap`
+// free bytes. kDone: some body was produced, the buffer is full, or the message is complete.
+template <bool isRequest>
+Parsed parse_body(boost::beast::flat_buffer& b, http::parser<isRequest, http::buffer_body>& p,
+                  size_t cap, boost::system::error_code& ec) {
+  ec = {};
+  auto& body = p.get().body();
+  while (!p.is_done()) {
+    if (b.size() == 0) return Parsed::kNeedInput;
+    const size_t used = p.put(b.data(), ec);
+    b.consume(used);
+    if (ec == http::error::need_buffer) {  // the body buffer is full
+      ec = {};
+      return Parsed::kDone;
+    }
+    if (ec && ec != http::error::need_more) return Parsed::kDone;
+    ec = {};
+    if (body.size != cap) return Parsed::kDone;  // some body arrived: pass it on now
+    if (used == 0) return Parsed::kNeedInput;
+  }
+  return Parsed::kDone;
+}
+
+// The stream ended (EOF): completes a body delimited by the close, else sets Beast's
+// end_of_stream (nothing received) or partial_message.
+template <bool isRequest>
+void on_stream_end(http::basic_parser<isRequest>& p, boost::system::error_code& ec) {
+  if (!p.is_header_done()) {
+    ec = p.got_some() ? http::error::partial_message : http::error::end_of_stream;
+    return;
+  }
+  ec = {};
+  p.put_eof(ec);
+}
+
+}  // namespace lockstep::proxy
