@@ -87,7 +87,9 @@ int run(int argc, char** argv) {
   PluginOptions options;
   std::string error;
   if (!parse_plugin_options(argc, argv, options, error)) {
-    std::fprintf(stderr, "lockstep-rollouts-plugin: %s\n\n%s", error.c_str(), plugin_usage().c_str());
+    // "[ERROR]": go-plugin's host logs a non-JSON stderr line at the level its prefix names.
+    std::fprintf(stderr, "[ERROR] lockstep-rollouts-plugin: %s\n\n%s", error.c_str(),
+                 plugin_usage().c_str());
     return 2;
   }
   if (options.help) {
@@ -108,6 +110,11 @@ int run(int argc, char** argv) {
   Logger log(options.log_level, hclog_sink(STDERR_FILENO));
   const VersionChoice version = negotiate_version(env, {kAppProtocolVersion});
   for (const std::string& w : version.warnings) log.warn(w);
+  if (!env_or(env, "PLUGIN_CLIENT_CERT", "").empty()) {
+    // go-plugin's AutoMTLS; argo-rollouts never enables it. The host would expect TLS.
+    log.warn("the host asks for AutoMTLS (PLUGIN_CLIENT_CERT), which this plugin does not support; "
+             "serving without TLS");
+  }
 
   int stop_pipe[2];
   if (::pipe2(stop_pipe, O_CLOEXEC) != 0) {

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,9 +26,10 @@ struct ProcessResult {
   std::string out;
 };
 
+// With `merge_stderr`, stderr goes to `out` too.
 inline ProcessResult run_process(const std::vector<std::string>& argv,
                                  const std::map<std::string, std::string>& extra_env,
-                                 std::chrono::seconds timeout) {
+                                 std::chrono::seconds timeout, bool merge_stderr = false) {
   ProcessResult result;
   std::map<std::string, std::string> env;
   for (char** e = environ; *e; ++e) {
@@ -51,6 +53,7 @@ inline ProcessResult run_process(const std::vector<std::string>& argv,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+  if (merge_stderr) posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDERR_FILENO);
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, argp[0], &actions, nullptr, argp.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
@@ -153,18 +156,18 @@ class Child {
 
   // Waits for the exit status; -1 when killed by a signal or still running after `timeout`.
   int wait(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      int status = 0;
-      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        reaped_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      if (std::chrono::steady_clock::now() >= deadline) return -1;
-      // No child-exit notification to wait on without a SIGCHLD handler: poll briefly.
-      ::poll(nullptr, 0, 5);
+    // A pidfd becomes readable when the process exits: wait on it with the deadline.
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+    if (pidfd >= 0) {
+      pollfd pfd{pidfd, POLLIN, 0};
+      ::poll(&pfd, 1, static_cast<int>(timeout.count()));
+      ::close(pidfd);
     }
+    int status = 0;
+    const pid_t r = ::waitpid(pid_, &status, pidfd >= 0 ? WNOHANG : 0);
+    if (r != pid_) return -1;
+    reaped_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
  private:
