@@ -13,6 +13,12 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace asio = boost::asio;
 
+bool is_ip_literal(const std::string& host) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
 AdminResponse admin_get(const std::string& host, uint16_t port, const std::string& target,
                         std::chrono::milliseconds timeout, size_t max_body_bytes) {
   AdminResponse out;

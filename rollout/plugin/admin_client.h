@@ -9,6 +9,9 @@
 
 namespace lockstep::plugin {
 
+// True for an IPv4 or IPv6 literal (what the plugin may connect to without a resolver).
+bool is_ip_literal(const std::string& host);
+
 struct AdminResponse {
   int status = 0;     // 0 when no response arrived
   std::string body;

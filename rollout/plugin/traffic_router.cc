@@ -82,6 +82,13 @@ kube::KubeClient* TrafficRouter::client(std::string& error) {
     error = "cannot configure the Kubernetes client: " + error;
     return nullptr;
   }
+  // The static binary makes no DNS lookups (no resolver, no NSS in the controller's image).
+  if (!is_ip_literal(config.host)) {
+    error = "cannot configure the Kubernetes client: the API server host \"" + config.host +
+            "\" is not an IP address (KUBERNETES_SERVICE_HOST is one in every cluster; the "
+            "plugin makes no DNS lookups)";
+    return nullptr;
+  }
   client_ = kube::KubeClient::create(std::move(config), options_.kube, error);
   if (!client_) {
     error = "cannot create the Kubernetes client: " + error;

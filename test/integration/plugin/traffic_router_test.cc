@@ -200,6 +200,15 @@ TEST_CASE("an unreachable API server or missing service-account files is an erro
                      },
                      Logger(LogLevel::kError));
   CHECK(dead.set_weight(web(), 10, {}).find("unreachable") != std::string::npos);
+  // A host name would need a resolver: refused before any lookup.
+  TrafficRouter named(Fixture::with_scaler({}),
+                      [](kube::KubeConfig& out, std::string&) {
+                        out.host = "kubernetes.default.svc";
+                        out.port = 443;
+                        return true;
+                      },
+                      Logger(LogLevel::kError));
+  CHECK(named.init().find("is not an IP address") != std::string::npos);
 }
 
 size_t requests_since(const PluginCluster& c, size_t from, const char* method = nullptr) {
