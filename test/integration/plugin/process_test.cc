@@ -46,7 +46,7 @@ TEST_CASE("without the magic cookie it says it is a plugin and exits 1") {
   CHECK(r.out.find("This binary is a plugin. These are not meant to be executed directly.") == 0);
 }
 
-TEST_CASE("--version works anywhere; a bad flag is an [ERROR] line and exit 2") {
+TEST_CASE("--version works anywhere, a bad flag is an [ERROR] line and exit 2") {
   const ProcessResult v = run_process({LOCKSTEP_PLUGIN_BINARY, "--version"}, {}, std::chrono::seconds(10));
   CHECK(v.exit_code == 0);
   CHECK(v.out.find("lockstep-rollouts-plugin 0.1.0 (lockstep/http") == 0);
@@ -56,7 +56,7 @@ TEST_CASE("--version works anywhere; a bad flag is an [ERROR] line and exit 2") 
   CHECK(bad.out.find("[ERROR] lockstep-rollouts-plugin: --scaler-namespace") == 0);
 }
 
-TEST_CASE("handshake line after listening; SIGTERM before any connection exits 0 and removes the socket") {
+TEST_CASE("handshake line after listening, SIGTERM before any connection exits 0 and removes the socket") {
   TempDir dir;
   auto env = kCookie;
   env["TMPDIR"] = dir.path;

@@ -79,7 +79,7 @@ TEST_CASE("SetWeight writes the annotation once, repeats cost no write, weight 0
   CHECK(f.patches() == after_removal);
 }
 
-TEST_CASE("header routes live next to the weight; RemoveManagedRoutes keeps the weight") {
+TEST_CASE("header routes live next to the weight, RemoveManagedRoutes keeps the weight") {
   Fixture f;
   CHECK(f.router.set_header_route(web(), beta_route()) == "");
   auto split = f.cluster.split();
@@ -103,7 +103,7 @@ TEST_CASE("header routes live next to the weight; RemoveManagedRoutes keeps the 
             .find("not listed in spec.strategy.canary.trafficRouting.managedRoutes") != std::string::npos);
 }
 
-TEST_CASE("mirror routes are refused; removing one succeeds") {
+TEST_CASE("mirror routes are refused, removing one succeeds") {
   Fixture f;
   CHECK(f.router.set_mirror_route(web(), MirrorRoute{"m", 1, 10}).find("does not mirror") != std::string::npos);
   CHECK(f.router.set_mirror_route(web(), MirrorRoute{"m", 0, 0}) == "");
@@ -228,7 +228,7 @@ void edit_annotation(PluginCluster& c, const std::optional<std::string>& value) 
   c.api().upsert(so);
 }
 
-TEST_CASE("a weight change costs one conditional write; status churn does not conflict") {
+TEST_CASE("a weight change costs one conditional write, status churn does not conflict") {
   Fixture f;
   CHECK(f.router.set_weight(web(), 10, {}) == "");  // GET + creating merge patch
   // KEDA updates the ScaledObject's status all the time: the resourceVersion moves on.

@@ -466,7 +466,7 @@ TEST_CASE("reflector: 410 Gone relists and catches up with what changed meanwhil
   CHECK(eventually([&] { return mirror.names() == std::set<std::string>{"a", "c"}; }));
 }
 
-TEST_CASE("reflector: an API server restart ends the watch; deletes during the outage are seen") {
+TEST_CASE("reflector: an API server restart ends the watch, deletes during the outage are seen") {
   FakeApiServer api;
   api.upsert(scaled_object("shop", "a"));
   api.upsert(scaled_object("shop", "b"));
@@ -512,7 +512,7 @@ TEST_CASE("reflector: a watch that ends normally resumes from the last version, 
   }
 }
 
-TEST_CASE("reflector: failures back off and recover; token rotation is picked up") {
+TEST_CASE("reflector: failures back off and recover, token rotation is picked up") {
   FakeApiServer api;
   api.upsert(scaled_object("shop", "a"));
   char tmpl[] = "/tmp/lockstep-token-XXXXXX";

@@ -8,7 +8,7 @@
 namespace lockstep::aggregator {
 namespace {
 
-TEST_CASE("ring slots are tagged by absolute bucket; a new bucket restarts the slot") {
+TEST_CASE("ring slots are tagged by absolute bucket, a new bucket restarts the slot") {
   BucketRing ring(1000, 4);
   CHECK(ring.add(100, 5));
   CHECK(ring.add(100, 2));

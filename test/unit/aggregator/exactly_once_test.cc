@@ -58,7 +58,7 @@ v1::ReportResponse send(IngestSession& s, const v1::ReportRequest& m, ManualCloc
   return ack;
 }
 
-TEST_CASE("resent, duplicated and reordered reports add nothing; a lost one loses nothing") {
+TEST_CASE("resent, duplicated and reordered reports add nothing, a lost one loses nothing") {
   ManualClock clock;
   Scaler scaler(clock);
   auto s = scaler.connect("p1", 100);
@@ -99,7 +99,7 @@ TEST_CASE("gauges from an older report never overwrite newer ones") {
   CHECK(scaler.held() == 0);
 }
 
-TEST_CASE("two proxies sum; a new boot epoch drops the old process' gauges and keeps its counts") {
+TEST_CASE("two proxies sum, a new boot epoch drops the old process' gauges and keeps its counts") {
   ManualClock clock;
   Scaler scaler(clock);
   auto a = scaler.connect("p1", 100);

@@ -164,7 +164,7 @@ TEST_CASE("net/rpc errors are replied and the stream keeps serving") {
   CHECK(body.as_string() == "Lockstep");
 }
 
-TEST_CASE("a body that is not valid gob gets an error reply; the next call still works") {
+TEST_CASE("a body that is not valid gob gets an error reply, the next call still works") {
   Methods m;
   ServedPlugin plugin(m.table);
   TestYamuxClient mux(plugin.client_fd());
@@ -187,7 +187,7 @@ TEST_CASE("a body that is not valid gob gets an error reply; the next call still
   CHECK(reply_header["Error"].as_string().find("unknown type id") != std::string::npos);
 }
 
-TEST_CASE("several calls can be outstanding; replies carry their Seq") {
+TEST_CASE("several calls can be outstanding, replies carry their Seq") {
   Methods m;
   ServedPlugin plugin(m.table);
   TestYamuxClient mux(plugin.client_fd());

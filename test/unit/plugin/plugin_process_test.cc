@@ -52,7 +52,7 @@ TEST_CASE("protocol version negotiation picks the highest common version") {
   CHECK(none.warnings.size() == 1);
 }
 
-TEST_CASE("unix listener: a fresh socket in PLUGIN_UNIX_SOCKET_DIR, else TMPDIR; removed on close") {
+TEST_CASE("unix listener: a fresh socket in PLUGIN_UNIX_SOCKET_DIR, else TMPDIR, removed on close") {
   TempDir a;
   TempDir b;
   std::string error;

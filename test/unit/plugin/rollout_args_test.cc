@@ -61,7 +61,7 @@ TEST_CASE("read_rollout takes identity, services, config and hashes") {
   CHECK(ref.canary_hash == "def");
 }
 
-TEST_CASE("the ScaledObject defaults to the Rollout's name; null and {} configs are defaults") {
+TEST_CASE("the ScaledObject defaults to the Rollout's name, null and {} configs are defaults") {
   for (std::string_view config : {"", "null", "{}"}) {
     RolloutRef ref;
     std::string error;

@@ -193,7 +193,7 @@ TEST_CASE("writes never exceed the peer's window and resume on its WindowUpdate"
   CHECK(sent_in(out) == big.size());
 }
 
-TEST_CASE("FIN ends reads after the buffered data; both FINs forget the stream") {
+TEST_CASE("FIN ends reads after the buffered data, both FINs forget the stream") {
   Harness h;
   REQUIRE(h.feed(frame(FrameType::kWindowUpdate, kFlagSyn, 1, 0)));
   auto stream = h.session().accept();
@@ -210,7 +210,7 @@ TEST_CASE("FIN ends reads after the buffered data; both FINs forget the stream")
   CHECK_FALSE(stream->write("late"));
 }
 
-TEST_CASE("RST aborts a stream; later frames for it are dropped") {
+TEST_CASE("RST aborts a stream, later frames for it are dropped") {
   Harness h;
   REQUIRE(h.feed(frame(FrameType::kWindowUpdate, kFlagSyn, 1, 0)));
   auto stream = h.session().accept();

@@ -224,7 +224,7 @@ TEST_CASE("a Rollout without canaryService routes everything to stable") {
   CHECK(route.backends(0).weight() == 100);
 }
 
-TEST_CASE("a missing Rollout or Service is reported; a Service without endpoints is cold") {
+TEST_CASE("a missing Rollout or Service is reported, a Service without endpoints is cold") {
   World w;
   w.load(kRolloutWorld);
   w.remove(ObjectKind::kEndpointSlice, "web-canary-a");
@@ -255,7 +255,7 @@ TEST_CASE("a wrong port name leaves the backend cold and says why") {
         "Service shop/web-stable has no port named \"metrics\"");
 }
 
-TEST_CASE("annotation weights win over status weights; status is the fallback mid-canary") {
+TEST_CASE("annotation weights win over status weights, status is the fallback mid-canary") {
   World w;
   w.load(kRolloutWorld);
   set_status(w, "aaa", "bbb", 2, 50);  // mid-canary at 50
