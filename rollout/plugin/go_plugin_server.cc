@@ -30,11 +30,12 @@ GoPluginServer::GoPluginServer(const RpcServiceTable& plugin_methods, GoPluginOp
                                           log_.info("Control.Quit received, shutting down");
                                           RpcReply reply = RpcReply::of(empty_struct_spec(),
                                                                         gob::Value::of_struct());
-                                          // Reply first, then end: the host waits for the reply.
+                                          // Reply first; the host then closes its streams and
+                                          // the session, which ends serve().
                                           reply.after_send = [this] {
                                             std::lock_guard<std::mutex> lock(mu_);
                                             quit_ = true;
-                                            if (session_) session_->close();
+                                            arm_shutdown_locked();
                                           };
                                           return reply;
                                         },
@@ -43,7 +44,19 @@ GoPluginServer::GoPluginServer(const RpcServiceTable& plugin_methods, GoPluginOp
                        {[this](const gob::Value& args) { return dispense(args); }, nullptr, true});
 }
 
-GoPluginServer::~GoPluginServer() = default;
+GoPluginServer::~GoPluginServer() {
+  if (shutdown_timer_.joinable()) shutdown_timer_.join();  // serve() normally joined it
+}
+
+void GoPluginServer::arm_shutdown_locked() {
+  if (session_ == nullptr || shutdown_timer_.joinable()) return;
+  // Closing the session at once would race the host's own Close() of its streams: go-plugin
+  // treats a failed Close as an unclean exit and kills the process. A Go plugin server never
+  // closes the session itself either.
+  shutdown_timer_ = std::thread([session = session_, grace = options_.shutdown_grace] {
+    if (!session->wait_ended_for(grace)) session->close();
+  });
+}
 
 void GoPluginServer::stop() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -94,6 +107,12 @@ GoPluginServer::Exit GoPluginServer::serve(std::unique_ptr<yamux::Connection> co
   }
   for (auto& stream : std_streams) stream->close();
   for (std::thread& t : threads) t.join();
+  std::thread timer;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    timer = std::move(shutdown_timer_);
+  }
+  if (timer.joinable()) timer.join();
   const std::string reason = session.end_reason();
   Exit exit = Exit::kSessionEnded;
   {
@@ -112,9 +131,9 @@ GoPluginServer::Exit GoPluginServer::serve(std::unique_ptr<yamux::Connection> co
 void GoPluginServer::serve_control(std::shared_ptr<yamux::Stream> stream) {
   RpcConnection rpc(*stream, control_methods_, pool_, options_.limits, log_.child("control"));
   rpc.serve();
-  // Without its control stream the host can neither ping nor dispense: the session is over.
+  // Without its control stream the host can neither ping nor dispense: it is leaving.
   std::lock_guard<std::mutex> lock(mu_);
-  if (session_) session_->close();
+  arm_shutdown_locked();
 }
 
 void GoPluginServer::serve_broker(std::shared_ptr<yamux::Stream> stream) {

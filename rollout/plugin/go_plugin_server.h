@@ -6,6 +6,7 @@
 // little-endian broker id that the plugin echoes before serving "Plugin.*" on it.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,9 @@ struct GoPluginOptions {
   gob::Limits limits;
   size_t call_workers = 4;         // Plugin.* calls that may run at once
   size_t max_pending_brokers = 64;  // Dispense ids issued but not yet connected
+  // After Control.Quit, or once the host closes the control stream, the host closes the session
+  // itself (go-plugin's RPCClient.Close); only if it has not after this long do we.
+  std::chrono::milliseconds shutdown_grace{1000};
 };
 
 class GoPluginServer {
@@ -49,6 +53,8 @@ class GoPluginServer {
   void serve_control(std::shared_ptr<yamux::Stream> stream);
   void serve_broker(std::shared_ptr<yamux::Stream> stream);
   RpcReply dispense(const gob::Value& args);
+  // Closes the session unless the host does so within the grace period. Caller holds mu_.
+  void arm_shutdown_locked();
 
   const RpcServiceTable& plugin_methods_;
   const GoPluginOptions options_;
@@ -62,6 +68,7 @@ class GoPluginServer {
   uint32_t next_broker_id_ = 0;  // the first id handed out is 1, as MuxBroker.NextId
   bool quit_ = false;
   bool stopped_ = false;
+  std::thread shutdown_timer_;  // joined by serve() before its session goes
 };
 
 }  // namespace lockstep::plugin

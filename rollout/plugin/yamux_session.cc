@@ -362,6 +362,11 @@ void Session::wait_ended() {
   changed_.wait(lock, [&] { return ended_; });
 }
 
+bool Session::wait_ended_for(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return changed_.wait_for(lock, timeout, [&] { return ended_; });
+}
+
 bool Session::ended() const {
   std::lock_guard<std::mutex> lock(mu_);
   return ended_;

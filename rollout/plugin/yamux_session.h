@@ -128,6 +128,8 @@ class Session {
   void close(uint32_t go_away_code = kGoAwayNormal);
   // Blocks until the session has ended (connection closed, GoAway with an error, protocol error).
   void wait_ended();
+  // The same with a deadline; false when the session is still up after `timeout`.
+  bool wait_ended_for(std::chrono::milliseconds timeout);
   bool ended() const;
   std::string end_reason() const;
   size_t open_streams() const;

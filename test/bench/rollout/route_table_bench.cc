@@ -1,0 +1,280 @@
+// Route-table rebuild time and memory with 5k ScaledObjects / Rollouts (10k Services, 10k
+// EndpointSlices), and the watch-event processing rate: in process (parse + apply) and end to
+// end over HTTPS from the fake API server. Figures and commands: docs/benchmarks.md.
+//
+//   build/rollout/test/bench/rollout/route_table_bench [--benchmark_filter=...]
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "rollout/cluster_state.h"
+#include "rollout/kube_api_source.h"
+#include "rollout/route_authority.h"
+#include "rollout/route_resolver.h"
+#include "test/support/kube/fake_api_server.h"
+
+using namespace lockstep;
+using namespace lockstep::rollout;
+using nlohmann::json;
+
+namespace {
+
+Logger quiet() { return Logger(LogLevel::kError, [](std::string_view) {}); }
+
+double rss_mib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
+}
+
+std::string ns_of(size_t i) { return "team-" + std::to_string(i % 50); }
+std::string app_of(size_t i) { return "app-" + std::to_string(i); }
+
+json scaled_object(size_t i) {
+  json so = {{"apiVersion", "keda.sh/v1alpha1"},
+             {"kind", "ScaledObject"},
+             {"metadata", {{"name", app_of(i)}, {"namespace", ns_of(i)}}},
+             {"spec",
+              {{"scaleTargetRef",
+                {{"apiVersion", "argoproj.io/v1alpha1"}, {"kind", "Rollout"}, {"name", app_of(i)}}},
+               {"minReplicaCount", 1},
+               {"maxReplicaCount", 100},
+               {"triggers",
+                {{{"type", "external-push"},
+                  {"metadata",
+                   {{"scalerAddress", "lockstep-scaler.lockstep-system.svc.cluster.local:9090"},
+                    {"hosts", app_of(i) + ".example.com"},
+                    {"pathPrefixes", "/"},
+                    {"portName", "http"},
+                    {"scalingMetric", "requestRate"},
+                    {"targetValue", "50"}}}}}}}}};
+  if (i % 5 == 0) {  // every fifth app is in a canary with a split annotation
+    so["metadata"]["annotations"] = {
+        {"lockstep.dev/split", "{\"generation\":3,\"stableService\":\"" + app_of(i) +
+                                   "-stable\",\"canaryService\":\"" + app_of(i) +
+                                   "-canary\",\"canaryWeight\":20}"}};
+  }
+  return so;
+}
+
+json rollout(size_t i) {
+  return {{"apiVersion", "argoproj.io/v1alpha1"},
+          {"kind", "Rollout"},
+          {"metadata", {{"name", app_of(i)}, {"namespace", ns_of(i)}}},
+          {"spec",
+           {{"replicas", 10},
+            {"strategy",
+             {{"canary",
+               {{"stableService", app_of(i) + "-stable"},
+                {"canaryService", app_of(i) + "-canary"},
+                {"trafficRouting", {{"plugins", {{"lockstep/http", json::object()}}}}},
+                {"steps", {{{"setWeight", 20}}, {{"pause", json::object()}}}}}}}}}},
+          {"status",
+           {{"stableRS", "aaa"}, {"currentPodHash", i % 5 == 0 ? "bbb" : "aaa"},
+            {"currentStepIndex", 0}}}};
+}
+
+json service(size_t i, const std::string& side) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", {{"name", app_of(i) + "-" + side}, {"namespace", ns_of(i)}}},
+          {"spec", {{"ports", {{{"name", "http"}, {"port", 80}, {"targetPort", "http"}}}}}}};
+}
+
+json slice(size_t i, const std::string& side, size_t endpoints, size_t generation = 0) {
+  json eps = json::array();
+  for (size_t e = 0; e < endpoints; ++e) {
+    eps.push_back({{"addresses",
+                    {"10." + std::to_string((i >> 8) & 255) + "." + std::to_string(i & 255) + "." +
+                     std::to_string(e + 1 + generation % 100)}},
+                   {"conditions", {{"ready", true}}}});
+  }
+  return {{"apiVersion", "discovery.k8s.io/v1"},
+          {"kind", "EndpointSlice"},
+          {"metadata",
+           {{"name", app_of(i) + "-" + side + "-abcde"},
+            {"namespace", ns_of(i)},
+            {"labels", {{"kubernetes.io/service-name", app_of(i) + "-" + side}}}}},
+          {"addressType", "IPv4"},
+          {"ports", {{{"name", "http"}, {"port", 8080}}}},
+          {"endpoints", eps}};
+}
+
+AnyObject typed(const json& j) {
+  ParsedObject p = parse_object(j);
+  if (!p.object) {
+    std::fprintf(stderr, "bad fixture: %s\n", p.error ? p.error->message().c_str() : "?");
+    std::abort();
+  }
+  return std::move(*p.object);
+}
+
+// 5k apps: ScaledObject + Rollout + 2 Services + 2 EndpointSlices (8 stable, 2 canary endpoints).
+void fill(ClusterState& state, size_t apps) {
+  std::vector<AnyObject> sos, ros, svcs, slices;
+  for (size_t i = 0; i < apps; ++i) {
+    sos.push_back(typed(scaled_object(i)));
+    ros.push_back(typed(rollout(i)));
+    svcs.push_back(typed(service(i, "stable")));
+    svcs.push_back(typed(service(i, "canary")));
+    slices.push_back(typed(slice(i, "stable", 8)));
+    slices.push_back(typed(slice(i, "canary", 2)));
+  }
+  state.replace(ObjectKind::kScaledObject, "", std::move(sos), {});
+  state.replace(ObjectKind::kRollout, "", std::move(ros), {});
+  state.replace(ObjectKind::kService, "", std::move(svcs), {});
+  state.replace(ObjectKind::kEndpointSlice, "", std::move(slices), {});
+}
+
+RouteAuthority::Options authority_options() {
+  RouteAuthority::Options o;
+  o.ownership.scaler_hosts = {"lockstep-scaler.lockstep-system"};
+  return o;
+}
+
+constexpr size_t kApps = 5000;
+
+// The first table: every trigger parsed, every route resolved.
+void BM_FirstBuild(benchmark::State& st) {
+  const double rss_before = rss_mib();
+  ClusterState state(quiet());
+  fill(state, kApps);
+  size_t routes = 0;
+  for (auto _ : st) {
+    st.PauseTiming();
+    RouteAuthority authority(state, nullptr, nullptr, authority_options(), quiet());
+    st.ResumeTiming();
+    authority.rebuild();
+    routes = static_cast<size_t>(authority.table()->routes_size());
+    st.PauseTiming();
+  }
+  st.counters["routes"] = static_cast<double>(routes);
+  st.counters["rss_mib"] = rss_mib();
+  st.counters["rss_delta_mib"] = rss_mib() - rss_before;
+}
+BENCHMARK(BM_FirstBuild)->Unit(benchmark::kMillisecond)->Iterations(5);
+
+// Steady state: one EndpointSlice changes (a pod becomes ready), the table is rebuilt.
+void BM_RebuildAfterEndpointChange(benchmark::State& st) {
+  ClusterState state(quiet());
+  fill(state, kApps);
+  RouteAuthority authority(state, nullptr, nullptr, authority_options(), quiet());
+  authority.rebuild();
+  size_t n = 0;
+  for (auto _ : st) {
+    st.PauseTiming();
+    const size_t app = (n * 7919) % kApps;
+    state.upsert(typed(slice(app, "stable", 8, ++n)));
+    st.ResumeTiming();
+    if (!authority.rebuild()) st.SkipWithError("the version did not change");
+  }
+  const auto table = authority.table();
+  st.counters["routes"] = table->routes_size();
+  st.counters["table_bytes"] = static_cast<double>(table->ByteSizeLong());
+  st.counters["rss_mib"] = rss_mib();
+}
+BENCHMARK(BM_RebuildAfterEndpointChange)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+// The resolver alone (no fingerprints, history or publication).
+void BM_ResolveRoutes(benchmark::State& st) {
+  ClusterState state(quiet());
+  fill(state, kApps);
+  TriggerOwnership ownership{{"lockstep-scaler.lockstep-system"}};
+  TriggerSpecs specs = state.read([&](const ClusterView& v) {
+    return parse_lockstep_triggers(v, ownership, nullptr);
+  });
+  SplitMemory memory;
+  for (auto _ : st) {
+    Resolution r = state.read([&](const ClusterView& v) { return resolve_routes(v, specs, memory); });
+    benchmark::DoNotOptimize(r.table.version());
+  }
+}
+BENCHMARK(BM_ResolveRoutes)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+// Watch events in process: parse the event's object into the typed model and apply it.
+void BM_WatchEventApply(benchmark::State& st) {
+  ClusterState state(quiet());
+  fill(state, kApps);
+  std::vector<json> events;
+  for (size_t i = 0; i < 1000; ++i) events.push_back(slice(i, "stable", 8, i + 1));
+  size_t n = 0;
+  for (auto _ : st) {
+    ParsedObject p = parse_object_as(ObjectKind::kEndpointSlice, events[n++ % events.size()]);
+    state.upsert(std::move(*p.object));
+  }
+  st.SetItemsProcessed(static_cast<int64_t>(st.iterations()));
+}
+BENCHMARK(BM_WatchEventApply)->MinTime(2.0);
+
+// Counts what arrives from the source.
+class CountingSink : public ObjectSink {
+ public:
+  explicit CountingSink(ClusterState& state) : state_(state) {}
+  void replace(ObjectKind k, const std::string& s, std::vector<AnyObject> o,
+               const std::vector<ObjectKey>& keep) override {
+    state_.replace(k, s, std::move(o), keep);
+  }
+  void upsert(AnyObject o) override {
+    state_.upsert(std::move(o));
+    events_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void remove(ObjectKind k, const ObjectKey& key) override { state_.remove(k, key); }
+  void invalid(const ObjectError&) override {}
+  void watch_event(ObjectKind, std::string_view) override {}
+  uint64_t events() const { return events_.load(std::memory_order_relaxed); }
+
+ private:
+  ClusterState& state_;
+  std::atomic<uint64_t> events_{0};  // relaxed: polled by the benchmark thread
+};
+
+// Watch events end to end: the fake API server writes MODIFIED events for EndpointSlices on a
+// chunked HTTPS watch; KubeApiSource reads, parses and applies them.
+void BM_WatchEventsOverHttps(benchmark::State& st) {
+  testing::FakeApiServer api;
+  std::string error;
+  auto client = kube::KubeClient::create(api.client_config(), {}, error);
+  ClusterState state(quiet());
+  CountingSink sink(state);
+  KubeApiSource::Options o;
+  o.reflector.backoff_initial = std::chrono::milliseconds(20);
+  KubeApiSource source(*client, o, quiet());
+  source.start(sink);
+  while (!source.synced() || api.open_watches() < kObjectKinds) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  constexpr size_t kEvents = 20'000;
+  std::vector<json> objects;
+  // 2000 slices, each modified 10 times (every write changes the object, so none is a no-op).
+  for (size_t i = 0; i < kEvents; ++i) objects.push_back(slice(i % 2000, "stable", 8, i / 2000 + 1));
+  for (auto _ : st) {
+    const uint64_t start = sink.events();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (auto& obj : objects) api.upsert(obj);
+    const auto deadline = t0 + std::chrono::seconds(60);
+    while (sink.events() < start + kEvents) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        st.SkipWithError("events did not all arrive within 60 s");
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    st.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  st.SetItemsProcessed(static_cast<int64_t>(st.iterations() * kEvents));
+  source.stop();
+}
+BENCHMARK(BM_WatchEventsOverHttps)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);
+
+}  // namespace
+
+BENCHMARK_MAIN();
