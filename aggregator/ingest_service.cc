@@ -84,11 +84,15 @@ class IngestService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuf
       after_apply(go_on);
       return;
     }
+    const auto size = static_cast<int64_t>(in_.Length());
     c.inbox.push_back(std::move(in_));
     in_ = grpc::ByteBuffer();
     const bool schedule = !c.scheduled;
     c.scheduled = true;
-    const bool read_more = c.inbox.size() < 2;
+    const int64_t queued =
+        service_.queued_bytes_.fetch_add(size, std::memory_order_relaxed) + size;
+    const bool read_more =
+        c.inbox.size() < 2 && queued < static_cast<int64_t>(service_.options_.queue_bytes);
     if (read_more) c.reading = true;
     lock.unlock();
     if (schedule || small) service_.schedule(control_, small);
@@ -118,6 +122,9 @@ class IngestService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuf
     {
       std::lock_guard<std::mutex> lock(control_->mu);
       control_->reactor = nullptr;
+      for (const auto& b : control_->inbox) {
+        service_.queued_bytes_.fetch_sub(static_cast<int64_t>(b.Length()), std::memory_order_relaxed);
+      }
       control_->inbox.clear();
     }
     if (session_.said_hello()) {
@@ -155,6 +162,8 @@ class IngestService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuf
       c.inbox.pop_front();
       c.applying = true;
       Stream* r = c.reactor;
+      r->service_.queued_bytes_.fetch_sub(static_cast<int64_t>(buf.Length()),
+                                          std::memory_order_relaxed);
       lock.unlock();
       const bool go_on = r->apply(buf);
       lock.lock();
@@ -176,8 +185,10 @@ class IngestService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuf
  private:
   // Decodes and applies one report. False when the stream must end (end() was called).
   bool apply(grpc::ByteBuffer& buf) {
-    arena_.Reset();
-    auto* msg = google::protobuf::Arena::CreateMessage<v1::ReportRequest>(&arena_);
+    // Parsed into an arena that lives for this report only: bump allocation while parsing, and
+    // nothing of a 10k-sample report stays with the stream afterwards.
+    google::protobuf::Arena arena;
+    auto* msg = google::protobuf::Arena::CreateMessage<v1::ReportRequest>(&arena);
     const auto received = service_.aggregator_.clock().steady_now();
     const auto started = std::chrono::steady_clock::now();
     grpc::ProtoBufferReader reader(&buf);
@@ -276,8 +287,7 @@ class IngestService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuf
   IngestService& service_;
   std::shared_ptr<Control> control_;
   IngestSession session_;  // used by one apply at a time (inline or pool, never both)
-  google::protobuf::Arena arena_;  // each report is parsed into it, then it is reset
-  grpc::ByteBuffer in_;             // the read in progress
+  grpc::ByteBuffer in_;    // the read in progress
 };
 
 IngestService::IngestService(Aggregator& aggregator, IngestServiceOptions options,

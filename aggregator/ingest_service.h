@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -31,6 +32,10 @@ struct IngestServiceOptions {
   // Reports up to this size are decoded and applied at once on the gRPC thread (a held request
   // is reported alone and small: it must not wait behind bulk reports).
   size_t inline_apply_bytes = 8 << 10;
+  // Reports read ahead and waiting for the apply pool, in bytes, across all streams: beyond it a
+  // stream reads its next report only after the current one is applied (flow control then holds
+  // the proxy), which bounds memory when every proxy reconnects with its full history at once.
+  size_t queue_bytes = 4 << 20;
 };
 
 // lockstep.v1.Ingest/Report on the gRPC callback API, one IngestSession per stream.
@@ -79,6 +84,7 @@ class IngestService final
   std::deque<std::shared_ptr<Control>> urgent_;
   std::deque<std::shared_ptr<Control>> bulk_;
   bool stopping_ = false;
+  std::atomic<int64_t> queued_bytes_{0};  // relaxed: a budget, approximate by design
   std::vector<std::thread> workers_;
   friend class Stream;
 };

@@ -62,8 +62,8 @@ IngestSession::IngestSession(Aggregator& aggregator, IngestLimits limits)
 IngestSession::~IngestSession() {
   // One stream reference per defined slot (see apply_def).
   std::vector<Route*> refs;
-  for (ProxySeriesState* st : slots_) {
-    if (st != nullptr) refs.push_back(&epoch_->series_of(*st).route());
+  for (uint32_t i : slots_) {
+    if (i != 0) refs.push_back(&epoch_->series_of(epoch_->at(i - 1)).route());
   }
   aggregator_.release_stream_refs(refs);
   if (epoch_) aggregator_.close_stream(epoch_);
@@ -158,10 +158,24 @@ std::optional<IngestError> IngestSession::report(const v1::Report& report,
     std::lock_guard<std::mutex> lock(epoch_->apply_mutex());
     const bool fresh = epoch_->gauges_fresh(report.seq());
     epoch_->saw_seq(report.seq());
+    if (report.defs_size() > 0) {
+      // Size the id table once for the whole burst of definitions.
+      uint32_t max_id = 0;
+      for (const auto& d : report.defs()) {
+        if (d.id() <= limits_.max_series_id) max_id = std::max(max_id, d.id());
+      }
+      if (max_id >= slots_.size()) slots_.resize(max_id + 1, 0);
+      if (report.history_size() > 0) {
+        for (const auto& d : report.defs()) report_bases_.emplace_back(d.id(), d.base_requests());
+        std::sort(report_bases_.begin(), report_bases_.end());
+      }
+    }
     for (int i = 0; i < report.defs_size(); ++i) apply_def(i, report.defs(i), rejects);
     for (int i = 0; i < report.history_size(); ++i) {
       apply_history(i, report.history(i), now_ms, rejects);
     }
+    report_bases_.clear();
+    if (report.defs_size() > 1000) epoch_->compact();
     // The requests of a sample happened before the report arrived: they belong to the bucket
     // holding the instant just before now (at a bucket boundary, the bucket that just ended).
     CreditClock clock(now_ms - 1, now_ms);
@@ -201,8 +215,8 @@ void IngestSession::apply_def(int index, const v1::SeriesDef& def, Rejects& reje
                     "\" is not a DNS-1123 label (a Service name)");
     return;
   }
-  if (id < slots_.size() && slots_[id] != nullptr) {
-    const RouteSeries* s = &epoch_->series_of(*slots_[id]);
+  if (ProxySeriesState* existing = slot(id)) {
+    const RouteSeries* s = &epoch_->series_of(*existing);
     if (s->route().key() == def.route() && s->backend() == def.backend()) return;  // resent def
     rejects.add(id, RejectReason::kDuplicateSeriesId,
                 field() + ".id: " + std::to_string(id) + " already names " + s->route().key() +
@@ -215,22 +229,23 @@ void IngestSession::apply_def(int index, const v1::SeriesDef& def, Rejects& reje
     return;
   }
   RouteSeries& series = *acquired.series;  // counted as a stream reference until the stream ends
-  ProxySeriesState* st = epoch_->find(series);
-  if (st != nullptr) {
+  uint32_t state;
+  if (const auto known = epoch_->find(series)) {
     // Known from an earlier stream of this process: continue from max(known, base). Requests
     // between the two happened before the proxy's history began: counted, but in no bucket.
-    if (def.base_requests() > st->last_requests) {
-      series.credit_total(def.base_requests() - st->last_requests);
-      st->last_requests = def.base_requests();
+    state = *known;
+    ProxySeriesState& st = epoch_->at(state);
+    if (def.base_requests() > st.last_requests) {
+      series.credit_total(def.base_requests() - st.last_requests);
+      st.last_requests = def.base_requests();
     }
   } else {
     // Unknown (the scaler restarted, or forgot this proxy): start at base; history may credit
     // from there.
-    st = epoch_->create(series, def.base_requests());
+    state = epoch_->create(series, def.base_requests());
   }
-  if (slots_.size() <= id) slots_.resize(std::max<size_t>(id + 1, slots_.size() * 2), nullptr);
-  slots_[id] = st;
-  pending_base_[id] = def.base_requests();
+  if (slots_.size() <= id) slots_.resize(id + 1, 0);  // reserved for the report's ids already
+  slots_[id] = state + 1;
   series.route().touch(aggregator_.clock().unix_ms());
 }
 
@@ -238,16 +253,17 @@ void IngestSession::apply_history(int index, const v1::SeriesHistory& h, int64_t
                                   Rejects& rejects) {
   const std::string field = "history[" + std::to_string(index) + "]";  // history is rare
   const uint32_t id = h.id();
-  ProxySeriesState* st = id < slots_.size() ? slots_[id] : nullptr;
+  ProxySeriesState* st = slot(id);
   if (st == nullptr) {
     rejects.add(id, RejectReason::kUnknownSeriesId,
                 field + ".id: " + std::to_string(id) + " was not defined on this stream");
     return;
   }
-  auto base_it = pending_base_.find(id);
-  if (base_it == pending_base_.end()) {
+  auto base_it = std::lower_bound(report_bases_.begin(), report_bases_.end(),
+                                  std::pair<uint32_t, uint64_t>(id, 0));
+  if (base_it == report_bases_.end() || base_it->first != id) {
     rejects.add(id, RejectReason::kHistoryInvalid,
-                field + ": history must follow the series definition, before its first sample");
+                field + ": history must be in the same report as the series' definition");
     return;
   }
   const int64_t g = history_granularity_ms_;
@@ -303,7 +319,7 @@ void IngestSession::apply_history(int index, const v1::SeriesHistory& h, int64_t
 void IngestSession::apply_sample(int index, const v1::SeriesSample& s, bool gauges_fresh,
                                  CreditClock& clock, Rejects& rejects) {
   const uint32_t id = s.id();
-  ProxySeriesState* st = id < slots_.size() ? slots_[id] : nullptr;
+  ProxySeriesState* st = slot(id);
   if (st == nullptr) [[unlikely]] {
     rejects.add(id, RejectReason::kUnknownSeriesId,
                 "samples[" + std::to_string(index) + "].id: " + std::to_string(id) +
@@ -333,11 +349,6 @@ void IngestSession::apply_sample(int index, const v1::SeriesSample& s, bool gaug
     st->last_requests = s.requests();
     series.credit(clock, delta);
   }
-  if (!pending_base_.empty()) [[unlikely]] {
-    pending_base_.erase(id);
-    // Give the buckets back once every new series has had its first sample.
-    if (pending_base_.empty()) std::unordered_map<uint32_t, uint64_t>().swap(pending_base_);
-  }
   if (gauges_fresh) {
     const int64_t d_in = static_cast<int64_t>(s.in_flight()) - st->in_flight();
     const int64_t d_held = static_cast<int64_t>(s.held()) - st->held();
@@ -357,13 +368,13 @@ void IngestSession::recheck_armed(const v1::Report& report) {
   // The scaler armed routes while this report was applied: check every route it touched (a
   // superset of the active ones is fine).
   for (const auto& s : report.samples()) {
-    ProxySeriesState* st = s.id() < slots_.size() ? slots_[s.id()] : nullptr;
+    ProxySeriesState* st = slot(s.id());
     if (st == nullptr) continue;
     Route& route = epoch_->series_of(*st).route();
     if (route.armed()) armed_routes_.push_back(&route);
   }
   for (const auto& h : report.history()) {
-    ProxySeriesState* st = h.id() < slots_.size() ? slots_[h.id()] : nullptr;
+    ProxySeriesState* st = slot(h.id());
     if (st == nullptr) continue;
     Route& route = epoch_->series_of(*st).route();
     if (route.armed()) armed_routes_.push_back(&route);

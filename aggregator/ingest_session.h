@@ -59,6 +59,9 @@ class IngestSession {
                                     Clock::SteadyTime received, lockstep::v1::ReportResponse* ack);
 
   bool said_hello() const { return epoch_ != nullptr; }
+  ProxySeriesState* slot(uint32_t id) const {
+    return id < slots_.size() && slots_[id] != 0 ? &epoch_->at(slots_[id] - 1) : nullptr;
+  }
   const std::string& proxy_id() const;
   uint64_t boot_epoch() const;
 
@@ -81,10 +84,10 @@ class IngestSession {
   std::shared_ptr<WriterEpochs::Slot> writer_;
   std::shared_ptr<ProxyEpoch> epoch_;
   uint32_t history_granularity_ms_ = 1000;
-  // Indexed by the proxy's series id; null: not defined on this stream.
-  std::vector<ProxySeriesState*> slots_;
-  // base_requests of series defined on this stream that have had no sample yet (for history).
-  std::unordered_map<uint32_t, uint64_t> pending_base_;
+  // Indexed by the proxy's series id: the ProxyEpoch state index + 1; 0: not defined here.
+  std::vector<uint32_t> slots_;
+  // (id, base_requests) of the definitions in the report being applied, sorted, for its history.
+  std::vector<std::pair<uint32_t, uint64_t>> report_bases_;
   // Armed routes that got requests or non-zero gauges in the report being applied.
   std::vector<Route*> armed_routes_;
 };

@@ -27,7 +27,11 @@ void SeriesIndex::insert(uint32_t key, uint32_t value) {
   if (!dense_mode_ && dense_fits(max_id, count) && count > 64) to_dense(max_id);
   max_id_ = max_id;
   if (dense_mode_) {
-    if (key >= dense_.size()) dense_.resize(std::max<size_t>(key + 1, dense_.size() * 3 / 2), 0);
+    if (key >= dense_.size()) {
+      // Amortised growth; compact() gives the slack back after a burst of definitions.
+      if (key >= dense_.capacity()) dense_.reserve(std::max<size_t>(key + 1, dense_.capacity() * 3 / 2));
+      dense_.resize(key + 1, 0);
+    }
     dense_[key] = value + 1;
   } else {
     hash_insert(key, value);
@@ -140,12 +144,7 @@ ProxyEpoch::ProxyEpoch(std::string proxy_id, uint64_t boot_epoch, const SeriesTa
 
 ProxyEpoch::~ProxyEpoch() = default;
 
-ProxySeriesState* ProxyEpoch::find(const RouteSeries& series) {
-  const auto i = index_.find(series.id());
-  return i ? &at(*i) : nullptr;
-}
-
-ProxySeriesState* ProxyEpoch::create(RouteSeries& series, uint64_t last_requests) {
+uint32_t ProxyEpoch::create(RouteSeries& series, uint64_t last_requests) {
   uint32_t i;
   if (!free_.empty()) {
     i = free_.back();
@@ -160,7 +159,7 @@ ProxySeriesState* ProxyEpoch::create(RouteSeries& series, uint64_t last_requests
   s.last_requests = last_requests;
   s.set(series.id(), 0, 0);
   index_.insert(series.id(), i);
-  return &s;
+  return i;
 }
 
 void ProxyEpoch::release(const RouteSeries& series) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "aggregator/route.h"
 #include "aggregator/series_table.h"
 
 namespace lockstep::aggregator {
@@ -47,6 +48,10 @@ class SeriesIndex {
   void insert(uint32_t series_id, uint32_t state_index);  // replaces an existing entry
   bool erase(uint32_t series_id);
   size_t size() const { return size_; }
+  void compact() {
+    dense_.shrink_to_fit();
+    slots_.shrink_to_fit();
+  }
   size_t memory_bytes() const {
     return slots_.capacity() * sizeof(uint64_t) + dense_.capacity() * sizeof(uint32_t);
   }
@@ -96,8 +101,12 @@ class ProxyEpoch {
   std::mutex& apply_mutex() { return apply_mu_; }
 
   // --- guarded by apply_mutex() ---
-  ProxySeriesState* find(const RouteSeries& series);
-  ProxySeriesState* create(RouteSeries& series, uint64_t last_requests);
+  // States are addressed by a stable index (4 bytes in a stream's table instead of a pointer).
+  std::optional<uint32_t> find(const RouteSeries& series) const { return index_.find(series.id()); }
+  uint32_t create(RouteSeries& series, uint64_t last_requests);
+  ProxySeriesState& at(uint32_t i) { return blocks_[i >> kBlockBits][i & ((1u << kBlockBits) - 1)]; }
+  // Gives back growth slack of the index after a burst of definitions.
+  void compact() { index_.compact(); }
   // Forgets the state of a series (its route is being evicted).
   void release(const RouteSeries& series);
   // The series a state counts for.
@@ -124,7 +133,6 @@ class ProxyEpoch {
 
  private:
   static constexpr uint32_t kBlockBits = 10;  // 1024 states a block: stable addresses
-  ProxySeriesState& at(uint32_t i) { return blocks_[i >> kBlockBits][i & ((1u << kBlockBits) - 1)]; }
 
   const std::string proxy_id_;
   const uint64_t boot_epoch_;

@@ -182,6 +182,11 @@ void HttpAdminServer::handle(const std::string& path, Handler handler) {
   handlers_[path] = std::move(handler);
 }
 
+void HttpAdminServer::handle_prefix(const std::string& prefix, Handler handler) {
+  std::lock_guard<std::mutex> lock(handlers_mu_);
+  prefix_handlers_[prefix] = std::move(handler);
+}
+
 void HttpAdminServer::serve_metrics(
     std::vector<std::weak_ptr<prometheus::Collectable>> collectables) {
   handle("/metrics", [collectables = std::move(collectables)](const HttpRequest&) {
@@ -195,7 +200,18 @@ HttpResponse HttpAdminServer::dispatch(const HttpRequest& request) {
   {
     std::lock_guard<std::mutex> lock(handlers_mu_);
     auto it = handlers_.find(request.path);
-    if (it != handlers_.end()) handler = it->second;
+    if (it != handlers_.end()) {
+      handler = it->second;
+    } else {
+      for (auto p = prefix_handlers_.rbegin(); p != prefix_handlers_.rend(); ++p) {
+        const std::string& prefix = p->first;
+        if (request.path.compare(0, prefix.size(), prefix) == 0 &&
+            (request.path.size() == prefix.size() || request.path[prefix.size()] == '/')) {
+          handler = p->second;  // reverse order: a longer prefix sorts after its own prefix
+          break;
+        }
+      }
+    }
   }
   if (!handler) return HttpResponse{404, "text/plain", "not found: " + request.path + "\n"};
   try {

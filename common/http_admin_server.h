@@ -59,6 +59,9 @@ class HttpAdminServer {
 
   // Registers (or replaces) the handler for an exact path. Thread-safe, also after start().
   void handle(const std::string& path, Handler handler);
+  // Registers a handler for `prefix` and every path below it ("/v1/routes" serves
+  // "/v1/routes" and "/v1/routes/a/b"). Exact handlers win; among prefixes the longest.
+  void handle_prefix(const std::string& prefix, Handler handler);
   // Serves GET /metrics from these collectables (e.g. a prometheus::Registry). Collectables that
   // have expired are skipped.
   void serve_metrics(std::vector<std::weak_ptr<prometheus::Collectable>> collectables);
@@ -82,6 +85,7 @@ class HttpAdminServer {
   std::atomic<uint16_t> port_{0};
   std::mutex handlers_mu_;
   std::map<std::string, Handler> handlers_;  // guarded by handlers_mu_
+  std::map<std::string, Handler> prefix_handlers_;  // guarded by handlers_mu_
   std::unique_ptr<Impl> impl_;
   std::thread thread_;
 };

@@ -1,5 +1,6 @@
 #include "scaler/scaler_collector.h"
 
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <set>
@@ -34,34 +35,6 @@ prometheus::ClientMetric& add(prometheus::MetricFamily& f,
 std::vector<prometheus::MetricFamily> ScalerCollector::Collect() const {
   using prometheus::MetricType;
   auto& agg = s_.aggregator;
-  const int64_t now = agg.clock().unix_ms();
-
-  auto requests = family("lockstep_scaler_requests_total",
-                         "Requests counted per route and backend (exactly once across proxies)",
-                         MetricType::Counter);
-  auto rate = family("lockstep_scaler_request_rate",
-                     "Requests per second over the route's window, per backend", MetricType::Gauge);
-  auto concurrency = family("lockstep_scaler_concurrency",
-                            "Requests in flight plus held, summed over live proxies",
-                            MetricType::Gauge);
-  auto held = family("lockstep_scaler_held_requests",
-                     "Requests held by proxies while the backend scales from zero",
-                     MetricType::Gauge);
-  for (const auto& route : agg.routes()) {
-    const std::string ns(route->route_namespace());
-    const std::string name(route->name());
-    const uint32_t window = route->shape().window_ms;
-    for (size_t i = 0; i < route->series_count(); ++i) {
-      const auto& series = route->series(i);
-      const std::string role(backend_role_name(s_.catalogue.role(route->key(), series.backend())));
-      std::vector<prometheus::ClientMetric::Label> labels = {
-          {"namespace", ns}, {"route", name}, {"backend", series.backend()}, {"role", role}};
-      add(requests, labels, static_cast<double>(series.requests_total()));
-      add(rate, labels, route->request_rate(series, now, window));
-      add(concurrency, labels, static_cast<double>(series.in_flight() + series.held()));
-      add(held, labels, static_cast<double>(series.held()));
-    }
-  }
 
   auto active = family("lockstep_scaler_route_active",
                        "1 when some trigger of the route is active (what IsActive answers)",
@@ -150,11 +123,80 @@ std::vector<prometheus::MetricFamily> ScalerCollector::Collect() const {
                                MetricType::Gauge);
   add(ingest_streams, {}, s_.ingest_streams ? static_cast<double>(s_.ingest_streams()) : 0);
 
-  return {std::move(requests), std::move(rate),     std::move(concurrency), std::move(held),
-          std::move(active),   std::move(value),    std::move(target),      std::move(desired),
-          std::move(activations), std::move(proxies), std::move(reports),   std::move(entries),
-          std::move(rejects),  std::move(routes),   std::move(evicted),     std::move(triggers),
-          std::move(streams),  std::move(ingest_streams)};
+  return {std::move(active),  std::move(value),   std::move(target),   std::move(desired),
+          std::move(activations), std::move(proxies), std::move(reports), std::move(entries),
+          std::move(rejects), std::move(routes),  std::move(evicted),  std::move(triggers),
+          std::move(streams), std::move(ingest_streams)};
+}
+
+namespace {
+
+void append_label_value(std::string& out, std::string_view v) {
+  for (char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+}
+
+void append_number(std::string& out, double v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, ec == std::errc() ? end : buf);
+}
+
+}  // namespace
+
+void ScalerCollector::append_route_families(std::string& out) const {
+  auto& agg = s_.aggregator;
+  const int64_t now = agg.clock().unix_ms();
+  std::string requests, rate, concurrency, held;
+  requests = "# HELP lockstep_scaler_requests_total Requests counted per route and backend (exactly "
+             "once across proxies)\n# TYPE lockstep_scaler_requests_total counter\n";
+  rate = "# HELP lockstep_scaler_request_rate Requests per second over the route's window, per "
+         "backend\n# TYPE lockstep_scaler_request_rate gauge\n";
+  concurrency = "# HELP lockstep_scaler_concurrency Requests in flight plus held, summed over live "
+                "proxies\n# TYPE lockstep_scaler_concurrency gauge\n";
+  held = "# HELP lockstep_scaler_held_requests Requests held by proxies while the backend scales "
+         "from zero\n# TYPE lockstep_scaler_held_requests gauge\n";
+  std::string labels;
+  for (const auto& route : agg.routes()) {
+    const uint32_t window = route->shape().window_ms;
+    for (size_t i = 0; i < route->series_count(); ++i) {
+      const auto& series = route->series(i);
+      labels.assign("{namespace=\"");
+      append_label_value(labels, route->route_namespace());
+      labels += "\",route=\"";
+      append_label_value(labels, route->name());
+      labels += "\",backend=\"";
+      append_label_value(labels, series.backend());
+      labels += "\",role=\"";
+      labels += backend_role_name(s_.catalogue.role(route->key(), series.backend()));
+      labels += "\"} ";
+      auto line = [&](std::string& fam, std::string_view name, double v) {
+        fam += name;
+        fam += labels;
+        append_number(fam, v);
+        fam += '\n';
+      };
+      line(requests, "lockstep_scaler_requests_total", static_cast<double>(series.requests_total()));
+      line(rate, "lockstep_scaler_request_rate", route->request_rate(series, now, window));
+      line(concurrency, "lockstep_scaler_concurrency",
+           static_cast<double>(series.in_flight() + series.held()));
+      line(held, "lockstep_scaler_held_requests", static_cast<double>(series.held()));
+    }
+  }
+  out.reserve(out.size() + requests.size() + rate.size() + concurrency.size() + held.size());
+  out += requests;
+  out += rate;
+  out += concurrency;
+  out += held;
 }
 
 }  // namespace lockstep::scaler

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <prometheus/collectable.h>
@@ -19,6 +20,11 @@ namespace lockstep::scaler {
 // instead of keeping a prometheus object per series: the values already live in the aggregator,
 // and routes come and go. Families here are not registered anywhere else, so every name has one
 // source. Thread-safe (reads snapshots).
+//
+// The four per-backend families (requests_total, request_rate, concurrency, held_requests) have a
+// series per route and backend: at 10k routes building prometheus-cpp objects for them would cost
+// tens of MB per scrape, so append_route_families() writes them straight in the text format;
+// Collect() returns the rest.
 class ScalerCollector final : public prometheus::Collectable {
  public:
   struct Sources {
@@ -33,6 +39,8 @@ class ScalerCollector final : public prometheus::Collectable {
   explicit ScalerCollector(Sources sources) : s_(std::move(sources)) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
+  // The per-backend families, in the Prometheus text exposition format.
+  void append_route_families(std::string& out) const;
 
  private:
   Sources s_;

@@ -102,6 +102,9 @@ void bind_config(ConfigSchema& s, ScalerConfig& c) {
   s.add_bytes("ingest.inline_apply_bytes", &c.ingest.inline_apply_bytes, 0, 16 << 20,
               "Reports up to this size (e.g. one carrying a held request) are applied at once on "
               "the gRPC thread instead of queueing behind bulk reports.");
+  s.add_bytes("ingest.queue_bytes", &c.ingest.queue_bytes, 0, int64_t{1} << 30,
+              "Reports read ahead and waiting to be applied, across all streams; beyond it a "
+              "stream reads its next report only once the current one is applied.");
 
   s.add_string("admin.listen", &c.admin.listen,
                "HTTP address for /metrics, /healthz and /readyz (IP literal and port).",
@@ -121,6 +124,12 @@ void bind_config(ConfigSchema& s, ScalerConfig& c) {
                  "Shortest keepalive ping interval clients may use without being disconnected.");
   s.add_duration("grpc.shutdown_grace", &c.grpc.shutdown_grace, 0ms, 5min,
                  "On shutdown, after ending every stream with OK, how long calls may finish.");
+  s.add_bytes("grpc.stream_window_bytes", &c.grpc.stream_window_bytes, 64 << 10, 64 << 20,
+              "HTTP/2 receive window per stream (fixed: no BDP growth): how much a proxy may send "
+              "ahead of what the scaler has read.");
+  s.add_bytes("grpc.memory_quota_bytes", &c.grpc.memory_quota_bytes, 4 << 20, int64_t{16} << 30,
+              "Memory gRPC may use for buffers across all connections (a ResourceQuota); beyond "
+              "it, reads slow down and senders wait.");
 
   s.add_int("aggregator.max_routes", &c.aggregator.max_routes, 1, 10'000'000,
             "Most routes created from proxy reports (ROUTE_LIMIT beyond); triggers always fit.");

@@ -35,6 +35,7 @@ struct ScalerConfig {
     int64_t apply_threads = 1;
     int64_t apply_nice = 5;
     int64_t inline_apply_bytes = 8 << 10;
+    int64_t queue_bytes = 4 << 20;
   } ingest;
 
   struct Admin {
@@ -48,6 +49,8 @@ struct ScalerConfig {
     int64_t max_concurrent_streams = 100'000;
     std::chrono::milliseconds min_ping_interval{10'000};
     std::chrono::milliseconds shutdown_grace{5'000};
+    int64_t stream_window_bytes = 128 << 10;
+    int64_t memory_quota_bytes = 32 << 20;
   } grpc;
 
   struct Aggregator {

@@ -1,6 +1,8 @@
 #include "scaler/scaler_server.h"
 
 #include <grpcpp/health_check_service_interface.h>
+#include <malloc.h>
+#include <grpcpp/resource_quota.h>
 #include <nlohmann/json.hpp>
 #include <prometheus/registry.h>
 
@@ -69,6 +71,7 @@ ScalerServer::ScalerServer(ScalerConfig config, const Clock& clock,
   ingest_options.apply_threads = static_cast<int>(config_.ingest.apply_threads);
   ingest_options.apply_nice = static_cast<int>(config_.ingest.apply_nice);
   ingest_options.inline_apply_bytes = static_cast<size_t>(config_.ingest.inline_apply_bytes);
+  ingest_options.queue_bytes = static_cast<size_t>(config_.ingest.queue_bytes);
   ingest_ = std::make_unique<aggregator::IngestService>(*aggregator_, ingest_options,
                                                         observer_.get(), log_.child("ingest"));
   collector_ = std::make_shared<ScalerCollector>(ScalerCollector::Sources{
@@ -96,6 +99,15 @@ std::unique_ptr<grpc::Server> ScalerServer::build_server(const std::string& addr
   // gRPC sets SO_REUSEPORT by default: two processes binding port 0 may then be given the same
   // port and share its connections. A scaler owns its port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Memory: without a bound, HTTP/2 flow control (grown by BDP probing) lets every busy proxy
+  // stream buffer megabytes the scaler has not read yet. A fixed per-stream window and a quota
+  // for the whole server push back on the proxies instead.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES,
+                             static_cast<int>(config_.grpc.stream_window_bytes));
+  grpc::ResourceQuota quota("lockstep-scaler");
+  quota.Resize(static_cast<size_t>(config_.grpc.memory_quota_bytes));
+  builder.SetResourceQuota(quota);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              static_cast<int>(config_.grpc.max_concurrent_streams));
   if (config_.grpc.max_connection_age.count() > 0) {
@@ -157,7 +169,13 @@ bool ScalerServer::start(std::string* error) {
       log_.child("admin"));
   std::vector<std::weak_ptr<prometheus::Collectable>> collectables = {registry_, collector_};
   collectables.insert(collectables.end(), extra_collectables_.begin(), extra_collectables_.end());
-  admin_->serve_metrics(std::move(collectables));
+  // /metrics: the registry and the collectables through prometheus-cpp, then the per-backend
+  // families written directly (see ScalerCollector).
+  admin_->handle("/metrics", [this, collectables = std::move(collectables)](const HttpRequest&) {
+    std::string body = serialize_metrics(collectables);
+    collector_->append_route_families(body);
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", std::move(body)};
+  });
   admin_->handle("/proxies", [this](const HttpRequest&) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& p : aggregator_->connected_proxies()) {
@@ -189,6 +207,11 @@ void ScalerServer::maintenance_tick() {
   aggregator_->sweep();
   triggers_->sweep(config_.keda.trigger_idle_ttl);
   hub_->tick();
+#if defined(__GLIBC__)
+  // Reports are parsed and dropped per stream: give freed pages back so the resident size tracks
+  // what is live, not the high-water mark of bursts (e.g. every proxy reconnecting at once).
+  if (++ticks_ % 10 == 0) malloc_trim(0);
+#endif
 }
 
 void ScalerServer::maintenance_loop() {

@@ -110,6 +110,7 @@ class ScalerServer {
   std::mutex maintenance_mu_;
   std::condition_variable maintenance_cv_;
   bool stopping_ = false;  // guarded by maintenance_mu_
+  uint64_t ticks_ = 0;  // maintenance rounds (maintenance thread or the test calling the tick)
   bool started_ = false;
   bool stopped_ = false;
   std::thread maintenance_;

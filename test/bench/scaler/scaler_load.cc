@@ -13,10 +13,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <random>
@@ -46,6 +49,8 @@ struct Args {
   int proxies = 100;
   double seconds = 5;
   int activations = 200;
+  int scaler_pid = 0;       // to read the scaler's resident size from /proc
+  double steady_seconds = 10;  // a phase where every proxy reports once a second
 };
 
 Args parse(int argc, char** argv) {
@@ -65,12 +70,29 @@ Args parse(int argc, char** argv) {
     else if (k == "--proxies") a.proxies = std::stoi(v);
     else if (k == "--seconds") a.seconds = std::stod(v);
     else if (k == "--activations") a.activations = std::stoi(v);
+    else if (k == "--scaler-pid") a.scaler_pid = std::stoi(v);
+    else if (k == "--steady-seconds") a.steady_seconds = std::stod(v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       std::exit(2);
     }
   }
   return a;
+}
+
+// VmRSS / VmHWM of a process, in KiB (0 if unknown).
+std::pair<long, long> resident(int pid) {
+  if (pid <= 0) return {0, 0};
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
+  if (f == nullptr) return {0, 0};
+  char line[256];
+  long rss = 0, hwm = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, "VmRSS:", 6) == 0) rss = std::atol(line + 6);
+    if (std::strncmp(line, "VmHWM:", 6) == 0) hwm = std::atol(line + 6);
+  }
+  std::fclose(f);
+  return {rss, hwm};
 }
 
 std::string route_name(int r) { return "route-" + std::to_string(r); }
@@ -216,7 +238,10 @@ class PushingProxy {
     hello.mutable_hello()->set_proxy_id("load-proxy-" + std::to_string(id_));
     hello.mutable_hello()->set_boot_epoch(
         static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()));
-    if (!stream_->Write(hello)) return false;
+    if (!stream_->Write(hello)) {
+      reader_ = std::thread([] {});
+      return false;
+    }
     v1::ReportRequest defs;
     defs.mutable_report()->set_seq(1);
     for (int r = 0; r < routes_; ++r) {
@@ -225,33 +250,53 @@ class PushingProxy {
       d->set_route(route_key(first_ + r));
       d->set_backend("web");
     }
-    if (!stream_->Write(defs)) return false;
+    if (!stream_->Write(defs)) {
+      reader_ = std::thread([] {});
+      return false;
+    }
     *msg_.mutable_report() = samples_report(routes_);
     reader_ = std::thread([this] {
       v1::ReportResponse ack;
       while (stream_->Read(&ack)) {
-        acked_.store(ack.acked_seq(), std::memory_order_release);
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          acked_.store(ack.acked_seq(), std::memory_order_release);
+        }
+        cv_.notify_one();
         rejects_.fetch_add(static_cast<uint64_t>(ack.rejects_size()), std::memory_order_relaxed);
       }
       ended_ = true;
+      cv_.notify_one();
     });
     return true;
   }
 
-  void run(const std::atomic<bool>& stop, std::atomic<uint64_t>& entries, int window) {
-    uint64_t seq = 1;
+  // Reports every `period` (0: as fast as the scaler acks, at most `window` unacknowledged).
+  void run(const std::atomic<bool>& stop, std::atomic<uint64_t>& entries, int window,
+           std::chrono::milliseconds period = 0ms) {
+    auto next = Clock::now();
     while (!stop.load(std::memory_order_relaxed)) {
-      while (seq - acked_.load(std::memory_order_acquire) >= static_cast<uint64_t>(window)) {
-        if (stop.load(std::memory_order_relaxed) || ended_) return;
-        std::this_thread::sleep_for(50us);
+      if (period > 0ms) {
+        next += period;
+        std::this_thread::sleep_until(next);
+        if (stop.load(std::memory_order_relaxed)) break;
       }
-      advance(*msg_.mutable_report(), ++seq);
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait_for(lock, 100ms, [&] {
+          return seq_ - acked_.load(std::memory_order_acquire) < static_cast<uint64_t>(window) ||
+                 ended_ || stop.load(std::memory_order_relaxed);
+        });
+      }
+      if (ended_) return;
+      if (seq_ - acked_.load(std::memory_order_acquire) >= static_cast<uint64_t>(window)) continue;
+      advance(*msg_.mutable_report(), ++seq_);
       if (!stream_->Write(msg_)) return;
       entries.fetch_add(static_cast<uint64_t>(routes_), std::memory_order_relaxed);
     }
     // Wait for the last acks, so every counted entry was applied.
     const auto deadline = Clock::now() + 10s;
-    while (acked_.load() < seq && !ended_ && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    while (acked_.load() < seq_ && !ended_ && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
   }
 
   void close() {
@@ -260,6 +305,10 @@ class PushingProxy {
     stream_->Finish();
   }
   uint64_t rejects() const { return rejects_.load(); }
+  grpc::Status finish_status() {
+    if (reader_.joinable()) reader_.join();
+    return stream_->Finish();
+  }
 
  private:
   std::unique_ptr<v1::Ingest::Stub> stub_;
@@ -270,6 +319,9 @@ class PushingProxy {
   std::unique_ptr<grpc::ClientReaderWriter<v1::ReportRequest, v1::ReportResponse>> stream_;
   v1::ReportRequest msg_;
   std::thread reader_;
+  uint64_t seq_ = 1;
+  std::mutex mu_;
+  std::condition_variable cv_;
   std::atomic<uint64_t> acked_{0};
   std::atomic<uint64_t> rejects_{0};
   std::atomic<bool> ended_{false};
@@ -391,20 +443,52 @@ int run_remote(const Args& a) {
   }
   std::vector<std::unique_ptr<PushingProxy>> proxies;
   for (int p = 0; p < a.proxies; ++p) {
-    proxies.push_back(std::make_unique<PushingProxy>(ingest_channels[p % ingest_channels.size()],
-                                                     p, a.routes, 0));
-    if (!proxies.back()->open()) {
-      std::fprintf(stderr, "cannot open proxy stream %d\n", p);
-      return 1;
+    // Like a real proxy, retry a refused stream (the scaler sheds new streams under memory
+    // pressure while others are being applied).
+    for (int attempt = 0;; ++attempt) {
+      auto proxy = std::make_unique<PushingProxy>(ingest_channels[p % ingest_channels.size()], p,
+                                                  a.routes, 0);
+      if (proxy->open()) {
+        proxies.push_back(std::move(proxy));
+        break;
+      }
+      const grpc::Status st = proxy->finish_status();
+      if (attempt == 20) {
+        std::fprintf(stderr, "cannot open proxy stream %d: %d %s\n", p,
+                     static_cast<int>(st.error_code()), st.error_message().c_str());
+        std::_Exit(1);
+      }
+      std::this_thread::sleep_for(200ms);
     }
   }
   std::printf("remote: %d routes x %d proxies, %.1f s of ingest\n", a.routes, a.proxies, a.seconds);
+  if (std::getenv("LOCKSTEP_LOAD_IDLE_PAUSE") != nullptr) {
+    std::printf("connected; pausing %s s\n", std::getenv("LOCKSTEP_LOAD_IDLE_PAUSE"));
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(std::getenv("LOCKSTEP_LOAD_IDLE_PAUSE"))));
+  }
   std::fflush(stdout);
   // Idle activation latency first.
   {
     Percentiles idle;
     time_activations(keda, ingest_channels[0], a.activations, 0, idle);
     idle.print("activation (held report -> true), idle:");
+  }
+  // Steady state: every proxy reports every route once a second, as deployed.
+  if (a.steady_seconds > 0) {
+    std::atomic<bool> stop_steady{false};
+    std::atomic<uint64_t> steady_entries{0};
+    std::vector<std::thread> steady;
+    for (auto& p : proxies) {
+      steady.emplace_back([&, raw = p.get()] { raw->run(stop_steady, steady_entries, 4, 1000ms); });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(a.steady_seconds));
+    const auto [rss, hwm] = resident(a.scaler_pid);
+    stop_steady = true;
+    for (auto& t : steady) t.join();
+    std::printf("%-44s %.2fM entries/s; scaler VmRSS %.1f MiB (VmHWM so far %.1f MiB)\n",
+                "steady state, 1 report/s per proxy:",
+                static_cast<double>(steady_entries.load()) / a.steady_seconds / 1e6, rss / 1024.0,
+                hwm / 1024.0);
   }
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> entries{0};
@@ -432,6 +516,11 @@ int run_remote(const Args& a) {
   gm.print("GetMetrics over loopback (ingest running):");
   if (gm_errors.load() > 0) std::printf("GetMetrics errors: %d\n", gm_errors.load());
   busy.print("activation, while ingest runs flat out:");
+  if (a.scaler_pid > 0) {
+    const auto [rss, hwm] = resident(a.scaler_pid);
+    std::printf("%-44s VmRSS %.1f MiB, VmHWM %.1f MiB\n", "scaler memory after flat-out ingest:",
+                rss / 1024.0, hwm / 1024.0);
+  }
   for (auto& p : proxies) p->close();
   return 0;
 }
