@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -61,6 +62,28 @@ func runConfigs(c *common, dir string) []string {
 			}
 		}
 	}
-	fmt.Printf("wrote scaler.yaml, proxy.yaml and their .args to %s\n", dir)
+	// Every ScaledObject's external (lockstep) triggers, for the scaler's own metadata parser.
+	type trigger struct {
+		Namespace string            `json:"namespace"`
+		Name      string            `json:"name"`
+		Type      string            `json:"type"`
+		Metadata  map[string]string `json:"metadata"`
+	}
+	triggers := []trigger{}
+	for _, so := range o.ScaledObjects {
+		for _, t := range so.Spec.Triggers {
+			if t.Type == "external" || t.Type == "external-push" {
+				triggers = append(triggers, trigger{so.Metadata.Namespace, so.Metadata.Name, t.Type, t.Metadata})
+			}
+		}
+	}
+	js, err := json.MarshalIndent(triggers, "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "triggers.json"), js, 0o644)
+	}
+	if err != nil {
+		return []string{err.Error()}
+	}
+	fmt.Printf("wrote scaler.yaml, proxy.yaml, their .args and %d lockstep triggers to %s\n", len(triggers), dir)
 	return nil
 }

@@ -11,6 +11,9 @@
 //	chartcheck values    --chart DIR [--readme README.md]                 # docs of every value
 //	chartcheck examples  --chart DIR --dir examples/mangopress            # manifests fit the chart
 //	chartcheck configs   --chart DIR [-f values.yaml]... --dir OUT        # the programs' config files
+//	chartcheck dockerfile --chart DIR --file Dockerfile --presets CMakePresets.json
+//	                      --build-dir DIR --binary NAME=PATH...           # the image fits chart and build
+//	chartcheck links     --root DIR FILE.md...                            # relative links resolve
 package main
 
 import (
@@ -77,7 +80,7 @@ func (c *common) render(strict bool) (*Chart, map[string]interface{}, []Rendered
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: chartcheck render|check|fail|rules|dashboard|values|examples|configs [flags]")
+		fmt.Fprintln(os.Stderr, "usage: chartcheck render|check|fail|rules|dashboard|values|examples|configs|dockerfile|links [flags]")
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
@@ -87,10 +90,16 @@ func main() {
 	var expect, plain, file, readme, docs, dir string
 	fs.StringVar(&expect, "expect", "", "fail: the error must contain this text")
 	fs.StringVar(&plain, "plain", "", "rules: the plain rules file that must equal the chart's PrometheusRule")
-	fs.StringVar(&file, "file", "", "dashboard: the dashboard JSON")
+	fs.StringVar(&file, "file", "", "dashboard: the dashboard JSON; dockerfile: the Dockerfile")
 	fs.StringVar(&readme, "readme", "", "values: README whose values table must match values.yaml")
 	fs.StringVar(&docs, "docs", "", "rules: docs/operations.md, whose headings the runbook anchors must name")
 	fs.StringVar(&dir, "dir", "", "examples: the folder of example manifests; configs: where to write them")
+	docker := DockerInputs{Binaries: binaryFlags{}}
+	fs.StringVar(&docker.Presets, "presets", "", "dockerfile: CMakePresets.json, whose preset the build stage must use")
+	fs.StringVar(&docker.BuildDir, "build-dir", "", "dockerfile: the CMake build directory of the --binary files")
+	fs.Var(docker.Binaries, "binary", "dockerfile: program=built target file (repeatable)")
+	var root string
+	fs.StringVar(&root, "root", "", "links: the repository root no link may leave")
 	_ = fs.Parse(args)
 
 	var problems []string
@@ -119,6 +128,11 @@ func main() {
 		problems = runExamples(&c, dir)
 	case "configs":
 		problems = runConfigs(&c, dir)
+	case "links":
+		problems = runLinks(root, fs.Args())
+	case "dockerfile":
+		docker.Dockerfile = file
+		problems = runDockerfile(&c, docker)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown subcommand %q\n", cmd)
 		os.Exit(2)
