@@ -132,9 +132,28 @@ TEST_CASE("conformance with the plugin in an empty read-only root as uid 999 (tc
   CHECK((*cluster.split())["canaryWeight"] == 30);
 }
 
-TEST_CASE("keepalive: hashicorp's yamux client pinging every 50ms keeps the session alive") {
+// go-plugin's client.Kill() (Argo's CleanupClients, and its restart after a failed ping): the
+// plugin must be gone within Kill's 2 s grace, by itself, every time; over a TCP connection a
+// plugin that closed the connection first could reset the host's unread Quit reply.
+TEST_CASE("client.Kill() ends the plugin cleanly every time, idle or with calls outstanding") {
+  for (const char* transport : {"unix", "tcp"}) {
+    CAPTURE(transport);
+    PluginCluster cluster(0);
+    const ProcessResult r = run_process(
+        host_command("quit", cluster, {"-plugin-arg=--transport=" + std::string(transport), "-repeat=20"}),
+        cluster.env(), std::chrono::seconds(120));
+    CHECK_FALSE(r.timed_out);
+    CHECK(check_results(r) == 21);
+    CHECK(r.exit_code == 0);
+  }
+}
+
+// go-plugin always builds its yamux client with the default config (a keepalive every 30 s), so
+// the host drives hashicorp's yamux client directly with a 50 ms interval and go-plugin's stream
+// layout: 1 s idle (20 intervals, no calls), then 1 s of calls and explicit pings.
+TEST_CASE("keepalive: hashicorp's yamux client at a 50ms interval, idle for 20 intervals, then busy") {
   PluginCluster cluster(0);
-  const ProcessResult r = run_process(host_command("keepalive", cluster, {"-fast=3s"}),
+  const ProcessResult r = run_process(host_command("keepalive", cluster, {"-fast=2s", "-interval=50ms"}),
                                       cluster.env(), std::chrono::seconds(60));
   CHECK(check_results(r) == 1);
   CHECK(r.exit_code == 0);

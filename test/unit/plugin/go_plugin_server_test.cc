@@ -21,8 +21,8 @@ using testing::TestYamuxClient;
 // The plugin side of a socketpair, served on a background thread.
 class ServedPlugin {
  public:
-  explicit ServedPlugin(const RpcServiceTable& methods)
-      : server_(methods, GoPluginOptions{}, Logger(LogLevel::kError)) {
+  explicit ServedPlugin(const RpcServiceTable& methods, GoPluginOptions options = {})
+      : server_(methods, std::move(options), Logger(LogLevel::kError)) {
     int fds[2];
     REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
     client_fd_ = fds[0];
@@ -39,6 +39,9 @@ class ServedPlugin {
   GoPluginServer::Exit wait_exit() {
     REQUIRE(exit_.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
     return exit_.get();
+  }
+  bool exited() const {
+    return exit_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
   }
 
  private:
@@ -226,15 +229,63 @@ TEST_CASE("arguments and replies larger than the 256 KiB window flow both ways")
   }
 }
 
-TEST_CASE("Control.Quit replies, then ends the session") {
+GoPluginOptions with_grace(std::chrono::milliseconds grace) {
+  GoPluginOptions o;
+  o.shutdown_grace = grace;
+  return o;
+}
+
+// go-plugin's Kill(): Control.Quit, then the host closes control, stdout, stderr and the session
+// itself. Had the plugin closed the connection first, the host's unread bytes (the Quit reply,
+// over TCP) could be lost to a reset and Kill would SIGKILL the plugin.
+TEST_CASE("Control.Quit: the session stays up until the host closes it, as go-plugin's Kill does") {
   Methods m;
-  ServedPlugin plugin(m.table);
+  ServedPlugin plugin(m.table, with_grace(std::chrono::minutes(5)));  // no fallback in this test
+  TestYamuxClient mux(plugin.client_fd());
+  const uint32_t control_id = open_standard_streams(mux);
+  TestRpcClient control(mux, control_id);
+  TestRpcClient rpc(mux, dispense(mux, control));
+  gob::Value body;
+  REQUIRE(control.call("Control.Quit", gob::bool_spec(), gob::Value::of_bool(true), body) == "");
+  CHECK(body.type() == gob::Value::Type::kStruct);
+  // The host closes its control stream: the plugin answers with its own FIN over a live session.
+  mux.close_stream(control_id);
+  CHECK(mux.wait_fin(control_id));
+  CHECK_FALSE(mux.go_away_received());
+  CHECK_FALSE(mux.closed());
+  // Calls already on their way are still answered.
+  CHECK(rpc.call("Plugin.Type", gob::interface_spec(), gob::Value(), body) == "");
+  CHECK(mux.ping(7));
+  CHECK_FALSE(plugin.exited());
+  mux.disconnect();  // the host's Session.Close
+  CHECK(plugin.wait_exit() == GoPluginServer::Exit::kQuit);
+}
+
+TEST_CASE("Control.Quit: a host that never closes the session is disconnected after the grace period") {
+  Methods m;
+  ServedPlugin plugin(m.table, with_grace(std::chrono::milliseconds(50)));
   TestYamuxClient mux(plugin.client_fd());
   TestRpcClient control(mux, open_standard_streams(mux));
   gob::Value body;
   CHECK(control.call("Control.Quit", gob::bool_spec(), gob::Value::of_bool(true), body) == "");
-  CHECK(plugin.wait_exit() == GoPluginServer::Exit::kQuit);
+  uint32_t code = 99;
+  CHECK(mux.wait_go_away(code));
+  CHECK(code == yamux::kGoAwayNormal);
   CHECK(mux.wait_closed());
+  CHECK(plugin.wait_exit() == GoPluginServer::Exit::kQuit);
+}
+
+TEST_CASE("a host that closes its control stream without Quit is disconnected after the grace period") {
+  Methods m;
+  ServedPlugin plugin(m.table, with_grace(std::chrono::milliseconds(50)));
+  TestYamuxClient mux(plugin.client_fd());
+  const uint32_t control_id = open_standard_streams(mux);
+  mux.close_stream(control_id);
+  CHECK(mux.wait_fin(control_id));
+  uint32_t code = 99;
+  CHECK(mux.wait_go_away(code));
+  CHECK(mux.wait_closed());
+  CHECK(plugin.wait_exit() == GoPluginServer::Exit::kSessionEnded);
 }
 
 TEST_CASE("the end of the connection ends serve()") {

@@ -101,6 +101,25 @@ class TestYamuxClient {
   bool wait_rst(uint32_t id) {
     return wait([&] { return streams_[id].rst; });
   }
+  // Half-closes our direction of a stream, as yamux's Stream.Close does.
+  void close_stream(uint32_t id) { send_frame({yamux::FrameType::kWindowUpdate, yamux::kFlagFin, id, 0}); }
+  // True once the server has half-closed the stream; false when the connection ends first.
+  bool wait_fin(uint32_t id) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return streams_[id].fin || closed_; }) &&
+           streams_[id].fin;
+  }
+  // Observations without waiting.
+  bool closed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return closed_;
+  }
+  bool go_away_received() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return go_away_.has_value();
+  }
+  // Shuts the socket down in both directions, as a host's Session.Close does.
+  void disconnect() { ::shutdown(fd_, SHUT_RDWR); }
   bool wait_closed() {
     return wait([&] { return closed_; });
   }

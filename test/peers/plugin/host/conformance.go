@@ -231,19 +231,8 @@ func runConformance(argv []string) error {
 	lines, herr := checkHclog(h.stderr.String())
 	rep.report("stderr-is-hclog-json", herr == nil, "%d lines; %v", lines, herr)
 
-	addr := h.client.ReattachConfig().Addr
-	quitStart := time.Now()
-	h.client.Kill()
-	quitTook := time.Since(quitStart)
-	hostLog := h.hostLog.String()
-	exitedCleanly := strings.Contains(hostLog, "plugin process exited") && !strings.Contains(hostLog, "signal: killed")
-	rep.report("control-quit", exitedCleanly, "Kill took %v", quitTook)
-	if addr != nil && addr.Network() == "unix" {
-		_, statErr := os.Stat(addr.String())
-		rep.report("socket-removed", os.IsNotExist(statErr), "%s: %v", addr.String(), statErr)
-	} else {
-		rep.report("socket-removed", addr != nil, "address %v", addr)
-	}
+	quitTook, quitIssues := quitProblems(h)
+	rep.report("control-quit", len(quitIssues) == 0, "Kill took %v; %s", quitTook, strings.Join(quitIssues, "; "))
 	if rep.failed > 0 {
 		return fmt.Errorf("%d checks failed", rep.failed)
 	}

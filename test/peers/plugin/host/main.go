@@ -4,6 +4,7 @@
 //
 //	lockstep-plugin-host conformance -plugin PATH [flags]   every method; one JSON line per check
 //	lockstep-plugin-host keepalive   -plugin PATH [-idle 45s] [-fast 3s]
+//	lockstep-plugin-host quit        -plugin PATH [-repeat 20]  client.Kill() exits cleanly every time
 //	lockstep-plugin-host bench       -plugin PATH [-calls N] [-starts N]
 //	lockstep-plugin-host fixtures    -out DIR               gob request streams for C++ tests
 //	lockstep-plugin-host serve-go-plugin                    a Go plugin (go-plugin Serve), the benchmark peer
@@ -132,7 +133,7 @@ func (r *reporter) report(check string, ok bool, format string, args ...interfac
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: lockstep-plugin-host conformance|keepalive|bench|fixtures [flags]")
+		fmt.Fprintln(os.Stderr, "usage: lockstep-plugin-host conformance|keepalive|quit|bench|fixtures [flags]")
 		os.Exit(2)
 	}
 	mode, rest := os.Args[1], os.Args[2:]
@@ -145,6 +146,8 @@ func main() {
 		err = runConformance(rest)
 	case "keepalive":
 		err = runKeepalive(rest)
+	case "quit":
+		err = runQuit(rest)
 	case "bench":
 		err = runBench(rest)
 	case "fixtures":
