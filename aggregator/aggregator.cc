@@ -172,8 +172,27 @@ void Aggregator::release_stream_refs(const std::vector<Route*>& routes) {
   for (Route* r : routes) --r->stream_refs_;
 }
 
+std::shared_ptr<FleetLoad> Aggregator::fleet(const std::string& key) {
+  if (key.empty()) return unnamed_fleet_;
+  std::lock_guard<std::mutex> lock(registry_mu_);
+  auto& f = fleets_[key];
+  if (!f) f = std::make_shared<FleetLoad>(key);
+  return f;
+}
+
+std::vector<std::shared_ptr<FleetLoad>> Aggregator::fleets() const {
+  std::vector<std::shared_ptr<FleetLoad>> out;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    for (const auto& [k, f] : fleets_) out.push_back(f);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->key < b->key; });
+  return out;
+}
+
 std::shared_ptr<ProxyEpoch> Aggregator::open_stream(const std::string& proxy_id,
-                                                    uint64_t boot_epoch, std::string* why) {
+                                                    uint64_t boot_epoch, std::string* why,
+                                                    std::string_view fleet) {
   const int64_t now = clock_.unix_ms();
   std::lock_guard<std::mutex> lock(registry_mu_);
   ProxyRecord& rec = proxies_[proxy_id];
@@ -207,7 +226,13 @@ std::shared_ptr<ProxyEpoch> Aggregator::open_stream(const std::string& proxy_id,
     if (e->boot_epoch() == boot_epoch) epoch = e;
   }
   if (!epoch) {
-    epoch = std::make_shared<ProxyEpoch>(proxy_id, boot_epoch, series_table_);
+    std::shared_ptr<FleetLoad> load = unnamed_fleet_;
+    if (!fleet.empty()) {
+      auto& f = fleets_[std::string(fleet)];
+      if (!f) f = std::make_shared<FleetLoad>(std::string(fleet));
+      load = f;
+    }
+    epoch = std::make_shared<ProxyEpoch>(proxy_id, boot_epoch, series_table_, std::move(load));
     rec.epochs.push_back(epoch);
   }
   EpochLife& life = lives_[epoch.get()];
@@ -288,6 +313,8 @@ void Aggregator::sweep() {
       // Keep an empty record only as long as it still guards against a stale epoch.
       rec_it = rec.epochs.empty() ? proxies_.erase(rec_it) : std::next(rec_it);
     }
+    // A fleet no proxy state and no trigger holds any more.
+    std::erase_if(fleets_, [](const auto& kv) { return kv.second.use_count() == 1; });
   }
 
   // 3. Evict idle routes nobody references. Decided under routes_mu_, then detached from the
@@ -347,7 +374,8 @@ std::vector<ProxyStatus> Aggregator::connected_proxies() const {
                                 e->route_table_version.load(std::memory_order_relaxed),
                                 e->connected_since_unix_ms.load(std::memory_order_relaxed),
                                 e->last_report_unix_ms.load(std::memory_order_relaxed),
-                                life->second.live_streams});
+                                life->second.live_streams,
+                                e->fleet() ? e->fleet()->key : std::string()});
     }
   }
   std::sort(out.begin(), out.end(),

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "aggregator/fleet_load.h"
 #include "aggregator/proxy_epoch.h"
 #include "aggregator/route.h"
 #include "aggregator/series_table.h"
@@ -79,6 +80,7 @@ struct ProxyStatus {
   int64_t connected_since_unix_ms = 0;
   int64_t last_report_unix_ms = 0;
   int streams = 0;
+  std::string fleet;  // "namespace/name" from its Hello; empty if it names none
 };
 
 class Aggregator;
@@ -146,8 +148,9 @@ class Aggregator {
   // Registers a stream of (proxy_id, boot_epoch). A newer epoch supersedes the older ones of the
   // proxy at once (their gauges are dropped, their counted requests stay). An epoch older than
   // one already seen is refused (returns null with the reason).
+  // `fleet` ("namespace/name", already validated, or empty) is fixed by the epoch's first stream.
   std::shared_ptr<ProxyEpoch> open_stream(const std::string& proxy_id, uint64_t boot_epoch,
-                                          std::string* why);
+                                          std::string* why, std::string_view fleet = {});
   void close_stream(const std::shared_ptr<ProxyEpoch>& epoch);
   WriterEpochs& writer_epochs() { return writer_epochs_; }
   const SeriesTable& series_table() const { return series_table_; }
@@ -167,6 +170,15 @@ class Aggregator {
   // entry.
   void pass_activity_gate() { activity_gate_.fetch_add(1, std::memory_order_acq_rel); }
   uint64_t read_activity_gate() { return activity_gate_.fetch_add(0, std::memory_order_acq_rel); }
+
+  // --- proxy fleets ---
+  // The summed gauges of the live proxies whose Hello names fleet `key` ("namespace/name").
+  // Created if needed; kept while a holder (a proxyFleet trigger) or a proxy state uses it.
+  std::shared_ptr<FleetLoad> fleet(const std::string& key);
+  // The same for the proxies that name no fleet.
+  const std::shared_ptr<FleetLoad>& unnamed_fleet() const { return unnamed_fleet_; }
+  // Every fleet known (named ones), sorted by key.
+  std::vector<std::shared_ptr<FleetLoad>> fleets() const;
 
   // --- maintenance: expire gauges, forget proxies, evict idle routes, drain reshaped rings ---
   void sweep();
@@ -227,6 +239,8 @@ class Aggregator {
   // Guarded by registry_mu_:
   std::unordered_map<std::string, ProxyRecord> proxies_;
   std::unordered_map<const ProxyEpoch*, EpochLife> lives_;
+  std::unordered_map<std::string, std::shared_ptr<FleetLoad>> fleets_;
+  const std::shared_ptr<FleetLoad> unnamed_fleet_ = std::make_shared<FleetLoad>("");
 };
 
 }  // namespace lockstep::aggregator

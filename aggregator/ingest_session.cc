@@ -130,7 +130,12 @@ std::optional<IngestError> IngestSession::hello(const v1::Hello& hello) {
                       " is outside [100, 60000]");
   }
   std::string why;
-  auto epoch = aggregator_.open_stream(hello.proxy_id(), hello.boot_epoch(), &why);
+  if (!hello.fleet().empty() && !valid_route_key(hello.fleet(), &why)) {
+    return refuse(IngestError::Code::kInvalidArgument,
+                  "hello.fleet: \"" + hello.fleet().substr(0, 64) +
+                      "\" must be \"namespace/name\" of the proxies' Deployment (" + why + ")");
+  }
+  auto epoch = aggregator_.open_stream(hello.proxy_id(), hello.boot_epoch(), &why, hello.fleet());
   if (!epoch) return refuse(IngestError::Code::kFailedPrecondition, why);
   epoch_ = std::move(epoch);
   history_granularity_ms_ = g;
@@ -182,6 +187,9 @@ std::optional<IngestError> IngestSession::report(const v1::Report& report,
     for (int i = 0; i < report.samples_size(); ++i) {
       apply_sample(i, report.samples(i), fresh, clock, rejects);
     }
+    // The fleet's sums move once per report, not per entry (one shared cache line).
+    epoch_->add_fleet_gauges(fleet_d_in_flight_, fleet_d_held_);
+    fleet_d_in_flight_ = fleet_d_held_ = 0;
   }
   writer_->exit();
   if (aggregator_.read_activity_gate() != gate_before) recheck_armed(report);
@@ -354,6 +362,8 @@ void IngestSession::apply_sample(int index, const v1::SeriesSample& s, bool gaug
     const int64_t d_held = static_cast<int64_t>(s.held()) - st->held();
     if (d_in != 0 || d_held != 0) {
       series.add_gauges(d_in, d_held);
+      fleet_d_in_flight_ += d_in;
+      fleet_d_held_ += d_held;
       st->set_gauges(s.in_flight(), s.held());
     }
   }

@@ -90,6 +90,9 @@ class IngestSession {
   std::vector<std::pair<uint32_t, uint64_t>> report_bases_;
   // Armed routes that got requests or non-zero gauges in the report being applied.
   std::vector<Route*> armed_routes_;
+  // Net gauge change of the report being applied, for the proxy's fleet.
+  int64_t fleet_d_in_flight_ = 0;
+  int64_t fleet_d_held_ = 0;
 };
 
 // Validates a proxy id: [A-Za-z0-9._:-], 1..253 bytes.

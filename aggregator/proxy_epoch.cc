@@ -139,8 +139,12 @@ bool SeriesIndex::hash_erase(uint32_t key) {
 // ---------------------------------------------------------------------------------------------
 // ProxyEpoch
 
-ProxyEpoch::ProxyEpoch(std::string proxy_id, uint64_t boot_epoch, const SeriesTable& series)
-    : proxy_id_(std::move(proxy_id)), boot_epoch_(boot_epoch), series_(series) {}
+ProxyEpoch::ProxyEpoch(std::string proxy_id, uint64_t boot_epoch, const SeriesTable& series,
+                       std::shared_ptr<FleetLoad> fleet)
+    : proxy_id_(std::move(proxy_id)),
+      boot_epoch_(boot_epoch),
+      series_(series),
+      fleet_(std::move(fleet)) {}
 
 ProxyEpoch::~ProxyEpoch() = default;
 
@@ -168,6 +172,7 @@ void ProxyEpoch::release(const RouteSeries& series) {
   ProxySeriesState& s = at(*i);
   if (s.in_flight() != 0 || s.held() != 0) {
     series_of(s).add_gauges(-static_cast<int64_t>(s.in_flight()), -static_cast<int64_t>(s.held()));
+    add_fleet_gauges(-static_cast<int64_t>(s.in_flight()), -static_cast<int64_t>(s.held()));
   }
   s = ProxySeriesState{};
   index_.erase(series.id());
@@ -175,12 +180,16 @@ void ProxyEpoch::release(const RouteSeries& series) {
 }
 
 void ProxyEpoch::drop_gauges() {
+  int64_t d_in = 0, d_held = 0;
   for (uint32_t i = 0; i < used_; ++i) {
     ProxySeriesState& s = at(i);
     if (s.free() || (s.in_flight() == 0 && s.held() == 0)) continue;
     series_of(s).add_gauges(-static_cast<int64_t>(s.in_flight()), -static_cast<int64_t>(s.held()));
+    d_in -= s.in_flight();
+    d_held -= s.held();
     s.set_gauges(0, 0);
   }
+  add_fleet_gauges(d_in, d_held);
 }
 
 size_t ProxyEpoch::memory_bytes() const {

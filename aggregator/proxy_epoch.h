@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "aggregator/fleet_load.h"
 #include "aggregator/route.h"
 #include "aggregator/series_table.h"
 
@@ -87,13 +88,21 @@ class SeriesIndex {
 // its streams so that a reconnect continues exactly where the last applied report left off.
 class ProxyEpoch {
  public:
-  ProxyEpoch(std::string proxy_id, uint64_t boot_epoch, const SeriesTable& series);
+  // `fleet`: the load of the proxy's fleet (its Hello's fleet, or the aggregator's entry for
+  // proxies that name none); null: the gauges count in no fleet.
+  ProxyEpoch(std::string proxy_id, uint64_t boot_epoch, const SeriesTable& series,
+             std::shared_ptr<FleetLoad> fleet = nullptr);
   ~ProxyEpoch();
   ProxyEpoch(const ProxyEpoch&) = delete;
   ProxyEpoch& operator=(const ProxyEpoch&) = delete;
 
   const std::string& proxy_id() const { return proxy_id_; }
   uint64_t boot_epoch() const { return boot_epoch_; }
+  const std::shared_ptr<FleetLoad>& fleet() const { return fleet_; }
+  // Adds the net gauge change of one report to the fleet's sums (once per report, not per entry).
+  void add_fleet_gauges(int64_t d_in_flight, int64_t d_held) {
+    if (fleet_) fleet_->add(d_in_flight, d_held);
+  }
 
   // Serialises the application of this epoch's reports (one report at a time, even if two
   // streams of the same process overlap during a reconnect) and the sweeps of its gauges. Taken
@@ -137,6 +146,7 @@ class ProxyEpoch {
   const std::string proxy_id_;
   const uint64_t boot_epoch_;
   const SeriesTable& series_;
+  const std::shared_ptr<FleetLoad> fleet_;
   mutable std::mutex apply_mu_;
   // Guarded by apply_mu_:
   std::vector<std::unique_ptr<ProxySeriesState[]>> blocks_;

@@ -46,14 +46,28 @@ void ActivationHub::tick() {
   wake();
 }
 
+const void* ActivationHub::watch_key(const Trigger& t) {
+  return t.is_fleet() ? static_cast<const void*>(&t) : static_cast<const void*>(t.pin.get());
+}
+
+void ActivationHub::drop_from_watch_locked(const Trigger& t, uint64_t id) {
+  auto w = watches_.find(watch_key(t));
+  if (w == watches_.end()) return;
+  std::erase(w->second.subs, id);
+  if (w->second.subs.empty()) {
+    activations_.erase(w->second.key);
+    watches_.erase(w);
+  }
+}
+
 uint64_t ActivationHub::subscribe(std::shared_ptr<Trigger> trigger, std::shared_ptr<Sink> stream) {
   uint64_t id;
   {
     std::lock_guard<std::mutex> lock(mu_);
     id = next_id_++;
-    aggregator::Route* route = trigger->pin.get();
-    Watch& w = watches_[route];
-    w.key = route->key();
+    Watch& w = watches_[watch_key(*trigger)];
+    w.route = trigger->is_fleet() ? nullptr : trigger->pin.get();
+    w.key = trigger->spec.route_key;
     w.subs.push_back(id);
     w.force = true;
     subs_.emplace(id, Sub{std::move(trigger), std::move(stream), false});
@@ -68,16 +82,8 @@ void ActivationHub::unsubscribe(uint64_t id) {
   auto it = subs_.find(id);
   if (it == subs_.end()) return;
   release = std::move(it->second.trigger);
-  aggregator::Route* route = release->pin.get();
   subs_.erase(it);
-  auto w = watches_.find(route);
-  if (w != watches_.end()) {
-    std::erase(w->second.subs, id);
-    if (w->second.subs.empty()) {
-      activations_.erase(w->second.key);
-      watches_.erase(w);
-    }
-  }
+  drop_from_watch_locked(*release, id);
 }
 
 void ActivationHub::evaluate(bool full) {
@@ -90,23 +96,24 @@ void ActivationHub::evaluate(bool full) {
       ++it;
       continue;
     }
-    aggregator::Route* route = it->second.trigger->pin.get();
-    auto w = watches_.find(route);
-    if (w != watches_.end()) {
-      std::erase(w->second.subs, it->first);
-      if (w->second.subs.empty()) {
-        activations_.erase(w->second.key);
-        watches_.erase(w);
-      }
-    }
+    drop_from_watch_locked(*it->second.trigger, it->first);
     released.push_back(std::move(it->second.trigger));
     it = subs_.erase(it);
   }
   // Arm first, pass the gate, then read: a report landing meanwhile is either seen here or
   // disarms the route and wakes us again (Aggregator::pass_activity_gate).
-  std::vector<std::pair<aggregator::Route*, bool>> due;
+  std::vector<std::pair<Watch*, bool>> due;
   const int64_t now_ns = aggregator_.clock().steady_now().time_since_epoch().count();
-  for (auto& [route, w] : watches_) {
+  for (auto& [key, w] : watches_) {
+    aggregator::Route* route = w.route;
+    if (route == nullptr) {
+      // proxyFleet: nothing to arm; evaluated on ticks and for new subscribers.
+      if (full || w.force) {
+        w.force = false;
+        due.emplace_back(&w, false);
+      }
+      continue;
+    }
     // Disarmed by a report since we armed it (not merely never armed).
     const bool signalled = w.armed_at_ns != 0 && !route->armed() &&
                            route->signal_steady_ns() >= w.armed_at_ns;
@@ -114,20 +121,20 @@ void ActivationHub::evaluate(bool full) {
     w.force = false;
     w.armed_at_ns = now_ns;
     route->arm();
-    due.emplace_back(route, signalled);
+    due.emplace_back(&w, signalled);
   }
   if (due.empty()) return;
   aggregator_.pass_activity_gate();
-  for (auto& [route, signalled] : due) evaluate_locked(*route, watches_[route], signalled);
+  for (auto& [w, signalled] : due) evaluate_locked(*w, signalled);
 }
 
-void ActivationHub::evaluate_locked(aggregator::Route& route, Watch& w, bool signalled) {
+void ActivationHub::evaluate_locked(Watch& w, bool signalled) {
   bool route_active = false;
   bool any_inactive = false;
   bool sent = false;
   for (uint64_t id : w.subs) {
     Sub& sub = subs_.at(id);
-    const MetricReading r = computation_.read(sub.trigger->spec, route);
+    const MetricReading r = computation_.read_trigger(*sub.trigger);
     if (r.active) {
       route_active = true;
       if (!sub.sent_active) {
@@ -144,8 +151,8 @@ void ActivationHub::evaluate_locked(aggregator::Route& route, Watch& w, bool sig
   }
   if (route_active && !w.active) {
     ++activations_[w.key];
-    const int64_t signal_ns = route.signal_steady_ns();
-    if (sent && signalled) {
+    if (sent && signalled && w.route != nullptr) {
+      const int64_t signal_ns = w.route->signal_steady_ns();
       const int64_t now_ns = aggregator_.clock().steady_now().time_since_epoch().count();
       metrics_.activation_latency(std::chrono::nanoseconds(std::max<int64_t>(0, now_ns - signal_ns)));
     }
@@ -153,7 +160,8 @@ void ActivationHub::evaluate_locked(aggregator::Route& route, Watch& w, bool sig
   }
   w.active = route_active;
   w.all_active = !any_inactive;
-  if (w.all_active) route.disarm();  // every stream already knows: no wake-ups needed
+  // Every stream already knows: no wake-ups needed.
+  if (w.all_active && w.route != nullptr) w.route->disarm();
 }
 
 std::map<std::string, uint64_t> ActivationHub::activations() const {

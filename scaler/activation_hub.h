@@ -25,7 +25,9 @@ namespace lockstep::scaler {
 // wakes the hub's thread (futex); it never blocks. The hub arms every route it waits on
 // (Route::arm) and disarms routes whose triggers are all active, so busy routes cost nothing.
 // tick() (once a second from the maintenance loop) re-evaluates everything, which is how an
-// active trigger is seen going inactive (windows decay without any report). Thread-safe.
+// active trigger is seen going inactive (windows decay without any report). proxyFleet triggers
+// have no route to arm: they are evaluated on every tick (a fleet never idles at zero for long).
+// Thread-safe.
 class ActivationHub final : public aggregator::ActivityListener {
  public:
   // Where `true` goes: a StreamIsActive stream (the service adapts its reactor handle).
@@ -69,7 +71,9 @@ class ActivationHub final : public aggregator::ActivityListener {
     std::shared_ptr<Sink> stream;
     bool sent_active = false;
   };
+  // What one watch follows: a route (its triggers' subscriptions), or one proxyFleet trigger.
   struct Watch {
+    aggregator::Route* route = nullptr;  // null for a proxyFleet trigger
     std::vector<uint64_t> subs;
     bool active = false;      // some trigger of the route was active at the last evaluation
     bool all_active = false;  // every subscribed trigger was: no need to be woken
@@ -79,7 +83,9 @@ class ActivationHub final : public aggregator::ActivityListener {
   };
   void run();
   void wake();
-  void evaluate_locked(aggregator::Route& route, Watch& watch, bool signalled);  // mu_ held
+  void evaluate_locked(Watch& watch, bool signalled);  // mu_ held
+  static const void* watch_key(const Trigger& t);
+  void drop_from_watch_locked(const Trigger& t, uint64_t id);  // mu_ held
 
   aggregator::Aggregator& aggregator_;
   const MetricComputation& computation_;
@@ -90,7 +96,9 @@ class ActivationHub final : public aggregator::ActivityListener {
   // Guarded by mu_:
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Sub> subs_;
-  std::unordered_map<aggregator::Route*, Watch> watches_;  // routes kept alive by subs' triggers
+  // Keyed by the Route (route triggers, kept alive by the subs' triggers) or the Trigger
+  // (proxyFleet ones).
+  std::unordered_map<const void*, Watch> watches_;
   std::map<std::string, uint64_t> activations_;
 
   // Futex word: bumped (release) by wake(), waited on by the thread (acquire).

@@ -106,7 +106,7 @@ grpc::ServerUnaryReactor* ExternalScalerService::GetMetrics(grpc::CallbackServer
                             "metricName \"" + asked + "\" is not served by this trigger (its metric is \"" +
                                 spec.name + "\")");
     } else {
-      const MetricReading r = computation_.read(trigger->spec, trigger->route());
+      const MetricReading r = computation_.read_trigger(*trigger);
       auto* v = response->add_metricvalues();
       v->set_metricname(spec.name);
       v->set_metricvaluefloat(r.value);
@@ -128,7 +128,7 @@ grpc::ServerUnaryReactor* ExternalScalerService::IsActive(grpc::CallbackServerCo
   std::shared_ptr<Trigger> trigger;
   grpc::Status status = find(*request, &trigger);
   if (status.ok()) {
-    const MetricReading r = computation_.read(trigger->spec, trigger->route());
+    const MetricReading r = computation_.read_trigger(*trigger);
     response->set_result(r.active);
     trigger->last_active.store(r.active, std::memory_order_relaxed);
   }

@@ -3,11 +3,14 @@
 #include <cstdint>
 #include <string>
 
+#include "aggregator/fleet_load.h"
 #include "aggregator/route.h"
 #include "common/clock.h"
 #include "scaler/trigger_spec.h"
 
 namespace lockstep::scaler {
+
+struct Trigger;
 
 // What a trigger reads now.
 struct MetricReading {
@@ -44,7 +47,15 @@ class MetricComputation {
   explicit MetricComputation(const Clock& clock) : clock_(clock) {}
   virtual ~MetricComputation() = default;
 
+  // What KEDA's calls, the activation streams and /metrics read: read() for a route trigger,
+  // read_fleet() for a proxyFleet trigger.
+  MetricReading read_trigger(const Trigger& trigger) const;
+
   virtual MetricReading read(const TriggerSpec& spec, const aggregator::Route& route) const;
+  // proxyFleet: in flight + held over the fleet's live proxies (plus those naming no fleet, which
+  // count toward every fleet). Active when value > activationValue or anything is held.
+  virtual MetricReading read_fleet(const TriggerSpec& spec, const aggregator::FleetLoad& fleet,
+                                   const aggregator::FleetLoad* unnamed) const;
   virtual MetricSpecValue spec(const TriggerSpec& spec) const {
     return MetricSpecValue{spec.metric_name, spec.target_value};
   }

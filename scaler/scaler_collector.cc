@@ -50,7 +50,7 @@ std::vector<prometheus::MetricFamily> ScalerCollector::Collect() const {
   std::set<std::tuple<std::string, std::string, std::string>> seen;
   for (const auto& t : s_.triggers.triggers()) {
     const TriggerSpec& spec = t->spec;
-    const MetricReading r = s_.computation.read(spec, t->route());
+    const MetricReading r = s_.computation.read_trigger(*t);
     auto& a = route_active[{spec.route_namespace, spec.route_name}];
     a = a || r.active;
     const std::string metric(scaling_metric_name(spec.metric));
@@ -80,6 +80,31 @@ std::vector<prometheus::MetricFamily> ScalerCollector::Collect() const {
   auto proxies = family("lockstep_scaler_proxies_connected",
                         "Proxies with at least one open report stream", MetricType::Gauge);
   add(proxies, {}, static_cast<double>(agg.proxies_connected()));
+  // Proxy fleets (Hello.fleet): what proxyFleet triggers read, and how many proxies each has.
+  auto fleet_concurrency = family(
+      "lockstep_scaler_fleet_concurrency",
+      "Requests in flight plus held over the live proxies of a fleet (fleet=\"\": proxies that "
+      "name none; proxyFleet triggers add those to every fleet)",
+      MetricType::Gauge);
+  auto fleet_held = family("lockstep_scaler_fleet_held_requests",
+                           "Requests held (cold start) by the live proxies of a fleet",
+                           MetricType::Gauge);
+  auto fleet_proxies = family("lockstep_scaler_fleet_proxies",
+                              "Proxies of a fleet with at least one open report stream",
+                              MetricType::Gauge);
+  {
+    std::map<std::string, int> per_fleet;
+    for (const auto& p : agg.connected_proxies()) ++per_fleet[p.fleet];
+    auto fleets = agg.fleets();
+    fleets.insert(fleets.begin(), agg.unnamed_fleet());
+    for (const auto& f : fleets) {
+      add(fleet_concurrency, {{"fleet", f->key}}, static_cast<double>(f->concurrency()));
+      add(fleet_held, {{"fleet", f->key}},
+          static_cast<double>(f->held.load(std::memory_order_relaxed)));
+      auto it = per_fleet.find(f->key);
+      add(fleet_proxies, {{"fleet", f->key}}, it == per_fleet.end() ? 0 : it->second);
+    }
+  }
   auto reports = family("lockstep_scaler_reports_total", "Proxy reports applied",
                         MetricType::Counter);
   add(reports, {}, static_cast<double>(st.reports.load(std::memory_order_relaxed)));
@@ -124,7 +149,8 @@ std::vector<prometheus::MetricFamily> ScalerCollector::Collect() const {
   add(ingest_streams, {}, s_.ingest_streams ? static_cast<double>(s_.ingest_streams()) : 0);
 
   return {std::move(active),  std::move(value),   std::move(target),   std::move(desired),
-          std::move(activations), std::move(proxies), std::move(reports), std::move(entries),
+          std::move(activations), std::move(proxies), std::move(fleet_concurrency),
+          std::move(fleet_held), std::move(fleet_proxies), std::move(reports), std::move(entries),
           std::move(rejects), std::move(routes),  std::move(evicted),  std::move(triggers),
           std::move(streams), std::move(ingest_streams)};
 }

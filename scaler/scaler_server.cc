@@ -184,7 +184,8 @@ bool ScalerServer::start(std::string* error) {
                      {"route_table_version", p.route_table_version},
                      {"connected_since_unix_ms", p.connected_since_unix_ms},
                      {"last_report_unix_ms", p.last_report_unix_ms},
-                     {"streams", p.streams}});
+                     {"streams", p.streams},
+                     {"fleet", p.fleet}});
     }
     return HttpResponse{200, "application/json", out.dump() + "\n"};
   });

@@ -60,7 +60,12 @@ TriggerLookup TriggerCache::parse(const std::string& ns, const std::string& name
   }
   auto t = std::make_shared<Trigger>();
   t->spec = std::move(*parsed.spec);
-  t->pin = aggregator_.pin_route(t->spec.route_key, t->spec.shape());
+  if (t->spec.is_fleet()) {
+    t->fleet = aggregator_.fleet(t->spec.proxy_fleet);
+    t->unnamed_fleet = aggregator_.unnamed_fleet();
+  } else {
+    t->pin = aggregator_.pin_route(t->spec.route_key, t->spec.shape());
+  }
   out.trigger = std::move(t);
   return out;
 }

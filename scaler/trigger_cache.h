@@ -21,15 +21,21 @@ class Map;
 namespace lockstep::scaler {
 
 // A parsed trigger, shared by the cache and the streams that serve it. Holding it keeps its route
-// alive with the trigger's ring shape.
+// alive with the trigger's ring shape (a route trigger), or its fleet's load (a proxyFleet one).
 struct Trigger {
   TriggerSpec spec;
-  aggregator::RoutePin pin;
+  aggregator::RoutePin pin;  // empty for a proxyFleet trigger
+  // proxyFleet triggers: the fleet's load, and that of the proxies naming no fleet (they count
+  // toward every fleet).
+  std::shared_ptr<aggregator::FleetLoad> fleet;
+  std::shared_ptr<aggregator::FleetLoad> unnamed_fleet;
   // What KEDA last got, for /metrics. Relaxed: independent status values.
   std::atomic<double> last_value{0};
   std::atomic<bool> last_active{false};
   std::atomic<int64_t> last_used_unix_ms{0};
 
+  bool is_fleet() const { return fleet != nullptr; }
+  // The route of a route trigger (never called for a proxyFleet trigger).
   aggregator::Route& route() const { return *pin; }
 };
 

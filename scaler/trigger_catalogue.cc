@@ -25,7 +25,10 @@ std::vector<ParseResult> TriggerCatalogue::upsert(const ScaledObjectTriggers& so
     ParseResult r = parse_trigger_metadata(so.route_namespace, so.route_name, md);
     if (r.spec) {
       known.specs.push_back(*r.spec);
-      known.pins.push_back(aggregator_.pin_route(r.spec->route_key, r.spec->shape()));
+      // A proxyFleet trigger has no route to pin (its fleet is held by the KEDA-facing cache).
+      if (!r.spec->is_fleet()) {
+        known.pins.push_back(aggregator_.pin_route(r.spec->route_key, r.spec->shape()));
+      }
     }
     results.push_back(std::move(r));
   }
@@ -83,7 +86,11 @@ BackendRole TriggerCatalogue::role(const std::string& route_key, const std::stri
 std::vector<TriggerSpec> TriggerCatalogue::triggers() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<TriggerSpec> out;
-  for (const auto& [k, known] : objects_) out.insert(out.end(), known.specs.begin(), known.specs.end());
+  for (const auto& [k, known] : objects_) {
+    for (const auto& spec : known.specs) {
+      if (!spec.is_fleet()) out.push_back(spec);
+    }
+  }
   return out;
 }
 

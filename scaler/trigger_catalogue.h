@@ -50,7 +50,7 @@ class TriggerCatalogue {
   void remove_backends(const std::string& route_key);
   BackendRole role(const std::string& route_key, const std::string& backend) const;
 
-  // Every valid trigger known (for the route table).
+  // Every valid route trigger known (for the route table; proxyFleet triggers route nothing).
   std::vector<TriggerSpec> triggers() const;
 
   // Called (outside the catalogue's lock) after any change, e.g. to refresh StreamMetricSpec.

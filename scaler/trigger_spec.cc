@@ -24,8 +24,12 @@ std::string MetadataError::message() const {
 namespace {
 
 constexpr std::string_view kKnownKeys[] = {
-    "hosts",  "pathPrefixes",  "service", "port",           "portName",      "rollout",
-    "scalingMetric", "targetValue", "window", "granularity", "activationValue"};
+    "hosts",       "pathPrefixes", "service", "port",        "portName",       "rollout",
+    "proxyFleet",  "scalingMetric", "targetValue", "window", "granularity", "activationValue"};
+
+// Keys of an app's route, which a proxyFleet trigger must not carry.
+constexpr std::string_view kRouteKeys[] = {"hosts", "pathPrefixes", "service",     "port",
+                                           "portName", "rollout",   "rolloutAware"};
 
 // Keys of extensions outside scaler/ (rollout/'s rolloutAware): validated here so KEDA gets
 // INVALID_ARGUMENT for a bad value, then passed on in TriggerSpec::extra without a warning.
@@ -88,16 +92,108 @@ std::string fnv_hex8(std::string_view s) {
   return buf;
 }
 
-}  // namespace
+// The keys that describe an app's route: hosts, pathPrefixes, service, rollout, port/portName.
+std::optional<MetadataError> parse_route_keys(const std::map<std::string, std::string>& md,
+                                              TriggerSpec& spec) {
+  auto err = [](std::string key, std::string value, std::string rule) {
+    return std::optional<MetadataError>(
+        MetadataError{std::move(key), std::move(value), std::move(rule)});
+  };
+  auto get = [&](std::string_view key) -> const std::string* {
+    auto it = md.find(std::string(key));
+    return it == md.end() ? nullptr : &it->second;
+  };
+  // hosts: required, comma list of exact names or "*.domain".
+  const std::string* hosts = get("hosts");
+  if (hosts == nullptr || hosts->find_first_not_of(" ,\t\n") == std::string::npos) {
+    return err("hosts", hosts ? *hosts : "", "required: a comma-separated list of host names");
+  }
+  std::set<std::string> seen_hosts;
+  for (const std::string& h0 : split_list(*hosts)) {
+    if (h0.empty()) continue;
+    const std::string h = lower(h0);
+    const bool wildcard = h.size() > 2 && h[0] == '*' && h[1] == '.';
+    const std::string_view domain = wildcard ? std::string_view(h).substr(2) : std::string_view(h);
+    if (h.find(':') != std::string::npos) {
+      return err("hosts", *hosts, "host \"" + h0 + "\" must not carry a port");
+    }
+    if (!is_dns1123_subdomain(domain)) {
+      return err("hosts", *hosts,
+                 "host \"" + h0 + "\" is neither a DNS name nor \"*.\" followed by one");
+    }
+    if (seen_hosts.insert(h).second) spec.hosts.push_back(h);
+  }
 
-std::string metric_name_for(ScalingMetric metric, std::string_view ns, std::string_view name) {
-  std::string full = std::string("lockstep-") +
-                     (metric == ScalingMetric::kConcurrency ? "concurrency-" : "requestrate-") +
-                     lower(ns) + "-" + lower(name);
+  // pathPrefixes: optional, default "/".
+  if (const std::string* pp = get("pathPrefixes")) {
+    for (const std::string& p : split_list(*pp)) {
+      if (p.empty()) continue;
+      if (p[0] != '/') return err("pathPrefixes", *pp, "prefix \"" + p + "\" must start with \"/\"");
+      if (p.find_first_of(" ?#\t") != std::string::npos) {
+        return err("pathPrefixes", *pp,
+                   "prefix \"" + p + "\" must be a path (no spaces, \"?\" or \"#\")");
+      }
+      if (std::find(spec.path_prefixes.begin(), spec.path_prefixes.end(), p) ==
+          spec.path_prefixes.end()) {
+        spec.path_prefixes.push_back(p);
+      }
+    }
+  }
+  if (spec.path_prefixes.empty()) spec.path_prefixes.push_back("/");
+  std::sort(spec.path_prefixes.begin(), spec.path_prefixes.end());
+
+  if (const std::string* s = get("service")) {
+    if (!is_dns1123_label(*s)) return err("service", *s, "must be a Service name (DNS-1123 label)");
+    spec.service = *s;
+  }
+  if (const std::string* r = get("rollout")) {
+    if (!is_dns1123_subdomain(*r)) {
+      return err("rollout", *r, "must be a Rollout name (DNS-1123 subdomain)");
+    }
+    spec.rollout = *r;
+  }
+  const std::string* port = get("port");
+  const std::string* port_name = get("portName");
+  if (port != nullptr && port_name != nullptr) {
+    return err("portName", *port_name, "set either port or portName, not both");
+  }
+  if (port != nullptr) {
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(port->c_str(), &end, 10);
+    if (port->empty() || errno != 0 || end != port->c_str() + port->size() || v < 1 || v > 65535) {
+      return err("port", *port, "must be an integer in [1, 65535]");
+    }
+    spec.port = static_cast<uint16_t>(v);
+  }
+  if (port_name != nullptr) {
+    // Kubernetes port names: an IANA service name, at most 15 characters.
+    if (!is_dns1123_label(*port_name) || port_name->size() > 15) {
+      return err("portName", *port_name,
+                 "must be a port name (at most 15 characters of [a-z0-9-])");
+    }
+    spec.port_name = *port_name;
+  }
+  return std::nullopt;
+}
+
+std::string shorten_metric_name(std::string full) {
   if (full.size() <= kMaxMetricName) return full;
   std::string cut = full.substr(0, kMaxMetricName - 9);
   while (!cut.empty() && (cut.back() == '-' || cut.back() == '.')) cut.pop_back();
   return cut + "-" + fnv_hex8(full);
+}
+}  // namespace
+
+std::string metric_name_for(ScalingMetric metric, std::string_view ns, std::string_view name) {
+  return shorten_metric_name(
+      std::string("lockstep-") +
+      (metric == ScalingMetric::kConcurrency ? "concurrency-" : "requestrate-") + lower(ns) + "-" +
+      lower(name));
+}
+
+std::string fleet_metric_name_for(std::string_view ns, std::string_view name) {
+  return shorten_metric_name("lockstep-fleet-concurrency-" + lower(ns) + "-" + lower(name));
 }
 
 ParseResult parse_trigger_metadata(std::string_view route_namespace, std::string_view route_name,
@@ -125,80 +221,36 @@ ParseResult parse_trigger_metadata(std::string_view route_namespace, std::string
   spec.route_name = route_name;
   spec.route_key = std::string(route_namespace) + "/" + std::string(route_name);
 
-  // hosts: required, comma list of exact names or "*.domain".
-  const std::string* hosts = get("hosts");
-  if (hosts == nullptr || hosts->find_first_not_of(" ,\t\n") == std::string::npos) {
-    return fail("hosts", hosts ? *hosts : "", "required: a comma-separated list of host names");
-  }
-  std::set<std::string> seen_hosts;
-  for (const std::string& h0 : split_list(*hosts)) {
-    if (h0.empty()) continue;
-    const std::string h = lower(h0);
-    const bool wildcard = h.size() > 2 && h[0] == '*' && h[1] == '.';
-    const std::string_view domain = wildcard ? std::string_view(h).substr(2) : std::string_view(h);
-    if (h.find(':') != std::string::npos) {
-      return fail("hosts", *hosts, "host \"" + h0 + "\" must not carry a port");
+  // proxyFleet: the proxies' own load instead of an app's route (the chart's ScaledObject for the
+  // proxy Deployment, like the HTTP add-on's interceptors).
+  const std::string* fleet = get("proxyFleet");
+  if (fleet != nullptr) {
+    std::string why;
+    if (!aggregator::valid_route_key(*fleet, &why)) {
+      return fail("proxyFleet", *fleet,
+                  "must be \"namespace/name\" of the proxies' Deployment (" + why + ")");
     }
-    if (!is_dns1123_subdomain(domain)) {
-      return fail("hosts", *hosts,
-                  "host \"" + h0 + "\" is neither a DNS name nor \"*.\" followed by one");
-    }
-    if (seen_hosts.insert(h).second) spec.hosts.push_back(h);
-  }
-
-  // pathPrefixes: optional, default "/".
-  if (const std::string* pp = get("pathPrefixes")) {
-    for (const std::string& p : split_list(*pp)) {
-      if (p.empty()) continue;
-      if (p[0] != '/') return fail("pathPrefixes", *pp, "prefix \"" + p + "\" must start with \"/\"");
-      if (p.find_first_of(" ?#\t") != std::string::npos) {
-        return fail("pathPrefixes", *pp,
-                    "prefix \"" + p + "\" must be a path (no spaces, \"?\" or \"#\")");
-      }
-      if (std::find(spec.path_prefixes.begin(), spec.path_prefixes.end(), p) ==
-          spec.path_prefixes.end()) {
-        spec.path_prefixes.push_back(p);
+    for (std::string_view key : kRouteKeys) {
+      if (const std::string* v = get(key)) {
+        return fail(std::string(key), *v,
+                    "does not apply with proxyFleet (a proxyFleet trigger scales the proxies on "
+                    "their own load and routes nothing)");
       }
     }
-  }
-  if (spec.path_prefixes.empty()) spec.path_prefixes.push_back("/");
-  std::sort(spec.path_prefixes.begin(), spec.path_prefixes.end());
-
-  if (const std::string* s = get("service")) {
-    if (!is_dns1123_label(*s)) return fail("service", *s, "must be a Service name (DNS-1123 label)");
-    spec.service = *s;
-  }
-  if (const std::string* r = get("rollout")) {
-    if (!is_dns1123_subdomain(*r)) {
-      return fail("rollout", *r, "must be a Rollout name (DNS-1123 subdomain)");
-    }
-    spec.rollout = *r;
-  }
-  const std::string* port = get("port");
-  const std::string* port_name = get("portName");
-  if (port != nullptr && port_name != nullptr) {
-    return fail("portName", *port_name, "set either port or portName, not both");
-  }
-  if (port != nullptr) {
-    char* end = nullptr;
-    errno = 0;
-    const long v = std::strtol(port->c_str(), &end, 10);
-    if (port->empty() || errno != 0 || end != port->c_str() + port->size() || v < 1 || v > 65535) {
-      return fail("port", *port, "must be an integer in [1, 65535]");
-    }
-    spec.port = static_cast<uint16_t>(v);
-  }
-  if (port_name != nullptr) {
-    // Kubernetes port names: an IANA service name, at most 15 characters.
-    if (!is_dns1123_label(*port_name) || port_name->size() > 15) {
-      return fail("portName", *port_name,
-                  "must be a port name (at most 15 characters of [a-z0-9-])");
-    }
-    spec.port_name = *port_name;
+    spec.proxy_fleet = *fleet;
+    spec.metric = ScalingMetric::kConcurrency;
+  } else if (auto e = parse_route_keys(md, spec)) {
+    result.error = std::move(e);
+    return result;
   }
 
   if (const std::string* m = get("scalingMetric")) {
     if (*m == "requestRate") {
+      if (spec.is_fleet()) {
+        return fail("scalingMetric", *m,
+                    "a proxyFleet trigger scales on concurrency (in-flight plus held requests "
+                    "of the fleet's proxies) only");
+      }
       spec.metric = ScalingMetric::kRequestRate;
     } else if (*m == "concurrency") {
       spec.metric = ScalingMetric::kConcurrency;
@@ -298,7 +350,9 @@ ParseResult parse_trigger_metadata(std::string_view route_namespace, std::string
                                       "\" (ignored; did you mean \"" + best + "\"?)");
   }
 
-  spec.metric_name = metric_name_for(spec.metric, spec.route_namespace, spec.route_name);
+  spec.metric_name = spec.is_fleet()
+                         ? fleet_metric_name_for(spec.route_namespace, spec.route_name)
+                         : metric_name_for(spec.metric, spec.route_namespace, spec.route_name);
   result.spec = std::move(spec);
   return result;
 }

@@ -29,6 +29,10 @@ struct TriggerSpec {
   std::optional<uint16_t> port;            // backend port, or
   std::string port_name;                   // its name
   std::string rollout;                     // Argo Rollout whose stable/canary Services serve it
+  // proxyFleet: "namespace/name" of a proxy Deployment. Such a trigger routes nothing (no hosts):
+  // its metric is the concurrency summed over that fleet's proxies and every route they carry.
+  std::string proxy_fleet;
+  bool is_fleet() const { return !proxy_fleet.empty(); }
 
   ScalingMetric metric = ScalingMetric::kRequestRate;
   double target_value = 0;                 // per replica, > 0
@@ -76,5 +80,7 @@ ParseResult parse_trigger_metadata(std::string_view route_namespace, std::string
 // when longer than kMaxMetricName.
 std::string metric_name_for(ScalingMetric metric, std::string_view route_namespace,
                             std::string_view route_name);
+// "lockstep-fleet-concurrency-<ns>-<name>" for a proxyFleet trigger of ScaledObject ns/name.
+std::string fleet_metric_name_for(std::string_view route_namespace, std::string_view route_name);
 
 }  // namespace lockstep::scaler

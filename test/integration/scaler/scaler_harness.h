@@ -5,12 +5,17 @@
 
 #include <doctest/doctest.h>
 #include <grpcpp/grpcpp.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <prometheus/registry.h>
 
 #include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -56,6 +61,23 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return pred();
+}
+
+// GET on the admin server: (status, body).
+inline std::pair<int, std::string> http_get(uint16_t port, const std::string& target) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  boost::asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.expires_after(std::chrono::seconds(5));
+  stream.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  http::write(stream, req);
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(stream, buf, res);
+  return {res.result_int(), res.body()};
 }
 
 }  // namespace lockstep::scaler::test

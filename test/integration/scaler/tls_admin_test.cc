@@ -1,10 +1,6 @@
 // TLS and mutual TLS on the gRPC listeners; the admin HTTP endpoints.
 #include <doctest/doctest.h>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include <fstream>
 #include <sstream>
 
@@ -118,21 +114,7 @@ TEST_CASE("bad TLS files are configuration errors naming the key") {
   CHECK(e->key == "ingest.tls");
 }
 
-std::pair<int, std::string> http_get(uint16_t port, const std::string& target) {
-  namespace beast = boost::beast;
-  namespace http = beast::http;
-  boost::asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.expires_after(5s);
-  stream.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-  http::request<http::empty_body> req{http::verb::get, target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  http::write(stream, req);
-  beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(stream, buf, res);
-  return {res.result_int(), res.body()};
-}
+using test::http_get;
 
 TEST_CASE("admin: /metrics shows per-backend series with roles, /proxies the applied versions") {
   ManualClock clock;

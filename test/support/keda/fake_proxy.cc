@@ -29,6 +29,7 @@ bool FakeProxy::connect() {
   hello.mutable_hello()->set_proxy_id(proxy_id_);
   hello.mutable_hello()->set_boot_epoch(boot_epoch_);
   hello.mutable_hello()->set_history_granularity_ms(history_granularity_ms_);
+  hello.mutable_hello()->set_fleet(fleet_);
   return connect_raw(hello);
 }
 

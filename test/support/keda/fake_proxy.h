@@ -52,6 +52,8 @@ class FakeProxy {
   // Half-closes and returns the final status.
   grpc::Status close();
   uint64_t next_seq() { return ++seq_; }
+  // The fleet named in the hello ("namespace/name"; empty: none). Set before connect().
+  void set_fleet(std::string fleet) { fleet_ = std::move(fleet); }
 
  private:
   struct Series {
@@ -71,6 +73,7 @@ class FakeProxy {
   const std::string proxy_id_;
   const uint64_t boot_epoch_;
   const uint32_t history_granularity_ms_;
+  std::string fleet_;
   uint64_t seq_ = 0;
   std::vector<Series> series_;  // id - 1
 

@@ -282,5 +282,80 @@ TEST_CASE("the catalogue pins routes with their shape, names roles and reports c
   CHECK(changes == 3);
 }
 
+TEST_CASE("a proxyFleet trigger reads its fleet's concurrency, activates on ticks, pins no route") {
+  Fixture f;  // its proxy p1 names no fleet: it counts toward every fleet
+  f.hub.start();
+  const Metadata md = {{"proxyFleet", "lockstep/lockstep-proxy"},
+                       {"scalingMetric", "concurrency"},
+                       {"targetValue", "200"}};
+  auto found = f.cache.lookup("lockstep", "lockstep-proxy", md);
+  REQUIRE(found.trigger);
+  auto t = found.trigger;
+  CHECK(t->is_fleet());
+  CHECK_FALSE(t->pin);
+  CHECK_FALSE(f.agg.find_route("lockstep/lockstep-proxy"));
+  CHECK(f.computation.read_trigger(*t).value == 0);
+  auto sink = std::make_shared<FakeSink>();
+  f.hub.subscribe(t, sink);
+  REQUIRE(eventually([&] { return f.hub.rounds() > 0; }));
+  CHECK(sink->trues == 0);
+
+  // Two proxies of the fleet and one of another fleet, carrying two routes.
+  auto connect = [&](const std::string& id, const std::string& fleet) {
+    auto s = std::make_unique<aggregator::IngestSession>(f.agg, aggregator::IngestLimits{});
+    v1::ReportRequest hello = aggregator::test::hello(id, 1);
+    hello.mutable_hello()->set_fleet(fleet);
+    v1::ReportResponse ack;
+    bool has_ack = false;
+    REQUIRE_FALSE(s->handle(hello, f.clock.steady_now(), &ack, &has_ack));
+    return s;
+  };
+  auto send = [&](aggregator::IngestSession& s, const ReportBuilder& b) {
+    v1::ReportResponse ack;
+    bool has_ack = false;
+    REQUIRE_FALSE(s.handle(b.msg(), f.clock.steady_now(), &ack, &has_ack));
+    REQUIRE(ack.rejects_size() == 0);
+  };
+  auto a = connect("proxy-a", "lockstep/lockstep-proxy");
+  auto b = connect("proxy-b", "lockstep/lockstep-proxy");
+  auto edge = connect("proxy-edge", "edge/edge-proxy");
+  send(*a, ReportBuilder(1).def(1, "shop/web", "web-stable").def(2, "blog/site", "site")
+               .sample(1, 9, 120, 0).sample(2, 3, 30, 0));
+  send(*b, ReportBuilder(1).def(1, "shop/web", "web-canary").sample(1, 2, 40, 2));
+  send(*edge, ReportBuilder(1).def(1, "shop/web", "web-stable").sample(1, 5, 1000, 0));
+  f.report(ReportBuilder(0).sample(1, 0, 8, 0));  // p1 (no fleet)
+  MetricReading r = f.computation.read_trigger(*t);
+  CHECK(r.in_flight == 120 + 30 + 40 + 8);
+  CHECK(r.held == 2);
+  CHECK(r.value == 200);
+  CHECK(r.active);
+  // The hub sees it on the next tick (fleet triggers have no route to arm).
+  f.hub.tick();
+  REQUIRE(eventually([&] { return sink->trues == 1; }));
+  CHECK(f.hub.activations().at("lockstep/lockstep-proxy") == 1);
+  f.hub.tick();
+  const uint64_t rounds = f.hub.rounds();
+  REQUIRE(eventually([&] { return f.hub.rounds() > rounds; }));
+  CHECK(sink->trues == 1);  // still active: no second true
+  // A second trigger for the same ScaledObject with another metric is refused; the route
+  // triggers of the apps are unaffected.
+  auto bad = f.cache.lookup("lockstep", "lockstep-proxy",
+                            Metadata{{"proxyFleet", "lockstep/lockstep-proxy"},
+                                     {"scalingMetric", "requestRate"},
+                                     {"targetValue", "1"}});
+  REQUIRE(bad.error);
+  CHECK(bad.error->key == "scalingMetric");
+  // The catalogue keeps the fleet trigger out of the route table and pins nothing for it.
+  TriggerCatalogue cat(f.agg);
+  auto results = cat.upsert({"lockstep", "lockstep-proxy", {md}});
+  REQUIRE(results.at(0).spec);
+  CHECK(results[0].spec->is_fleet());
+  CHECK(cat.triggers().empty());
+  CHECK_FALSE(f.agg.find_route("lockstep/lockstep-proxy"));
+  sink->closed = true;
+  f.hub.tick();
+  REQUIRE(eventually([&] { return f.hub.subscriptions() == 0; }));
+}
+
 }  // namespace
 }  // namespace lockstep::scaler

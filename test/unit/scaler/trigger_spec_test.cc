@@ -172,6 +172,54 @@ TEST_CASE("unknown keys are kept and warned about, with a suggestion for near mi
         std::string::npos);
 }
 
+TEST_CASE("proxyFleet: the chart's trigger for the proxies' own load parses without hosts") {
+  // Exactly what charts/lockstep/templates/proxy-scaledobject.yaml sends.
+  const TriggerSpec s = ok({{"scalerAddress", "lockstep-scaler.lockstep.svc.cluster.local:9090"},
+                            {"proxyFleet", "lockstep/lockstep-proxy"},
+                            {"scalingMetric", "concurrency"},
+                            {"targetValue", "200"}},
+                           "lockstep", "lockstep-proxy");
+  CHECK(s.is_fleet());
+  CHECK(s.proxy_fleet == "lockstep/lockstep-proxy");
+  CHECK(s.metric == ScalingMetric::kConcurrency);
+  CHECK(s.target_value == 200);
+  CHECK(s.hosts.empty());
+  CHECK(s.path_prefixes.empty());
+  CHECK(s.metric_name == "lockstep-fleet-concurrency-lockstep-lockstep-proxy");
+  CHECK(s.warnings.empty());
+  // scalingMetric may be left out: concurrency is the only metric of a fleet.
+  const TriggerSpec d = ok({{"proxyFleet", "lockstep/lockstep-proxy"}, {"targetValue", "50.5"},
+                            {"activationValue", "1"}});
+  CHECK(d.metric == ScalingMetric::kConcurrency);
+  CHECK(d.activation_value == 1);
+  CHECK_FALSE(ok(base()).is_fleet());
+}
+
+TEST_CASE("proxyFleet rules: namespace/name, concurrency only, no route keys") {
+  const Metadata fleet = {{"proxyFleet", "lockstep/lockstep-proxy"}, {"targetValue", "200"}};
+  auto with = [&](Metadata extra) {
+    Metadata m = fleet;
+    for (auto& [k, v] : extra) m[k] = v;
+    return m;
+  };
+  check_error(with({{"proxyFleet", "lockstep-proxy"}}), "proxyFleet", "lockstep-proxy",
+              "must be \"namespace/name\" of the proxies' Deployment");
+  check_error(with({{"proxyFleet", "Lockstep/proxy"}}), "proxyFleet", "Lockstep/proxy",
+              "DNS-1123 label");
+  check_error(with({{"proxyFleet", ""}}), "proxyFleet", "", "namespace/name");
+  check_error(with({{"scalingMetric", "requestRate"}}), "scalingMetric", "requestRate",
+              "concurrency");
+  check_error(with({{"scalingMetric", "rps"}}), "scalingMetric", "rps",
+              "must be requestRate or concurrency");
+  for (const char* key : {"hosts", "pathPrefixes", "service", "port", "portName", "rollout",
+                          "rolloutAware"}) {
+    check_error(with({{key, "x"}}), key, "x", "does not apply with proxyFleet");
+  }
+  check_error({{"proxyFleet", "lockstep/lockstep-proxy"}}, "targetValue", "", "required");
+  check_error(with({{"window", "90s"}, {"granularity", "1m"}}), "window", "90s",
+              "multiple of the granularity");
+}
+
 TEST_CASE("metric names are lower case, path-safe and short") {
   CHECK(metric_name_for(ScalingMetric::kRequestRate, "shop", "web") ==
         "lockstep-requestrate-shop-web");
