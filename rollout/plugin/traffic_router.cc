@@ -430,6 +430,15 @@ std::string TrafficRouter::verify_replica(const RolloutRef& ro, const std::strin
   if (r.status != 200) return "GET " + target + " answered HTTP " + std::to_string(r.status) + reason;
   if (!j.is_object()) return "GET " + target + ": the answer is not a JSON object";
 
+  // What this plugin last wrote or read for the ScaledObject (refreshed by every SetWeight, which
+  // Argo calls just before VerifyWeight).
+  std::optional<KnownSplit> known;
+  {
+    std::lock_guard<std::mutex> lock(known_mu_);
+    const auto it = known_.find(ro.ns + "/" + ro.config.scaled_object);
+    if (it != known_.end()) known = it->second;
+  }
+
   // What the scaler has in effect, as weights per Service.
   std::map<std::string, int64_t> want;
   want[ro.canary_service] = desired;
@@ -443,6 +452,16 @@ std::string TrafficRouter::verify_replica(const RolloutRef& ro, const std::strin
         parsed.split->canary_service != ro.canary_service) {
       return "the scaler routes " + parsed.split->stable_service + "/" + parsed.split->canary_service +
              ", not " + ro.stable_service + "/" + ro.canary_service + " yet";
+    }
+    // Equal weights from an older generation are not the split we wrote (docs/split-annotation.md
+    // §2: compare at least the generation).
+    if (known && known->parsed && parsed.split->generation < known->split.generation) {
+      return "the scaler routes generation " + std::to_string(parsed.split->generation) +
+             " of the split, not " + std::to_string(known->split.generation) + " yet";
+    }
+    if (known && !known->present) {
+      return "the scaler still routes the removed split (generation " +
+             std::to_string(parsed.split->generation) + ")";
     }
     seen[ro.canary_service] = parsed.split->canary_weight;
     for (const rollout::SplitDestination& d : parsed.split->additional) seen[d.service] += d.weight;

@@ -356,6 +356,38 @@ TEST_CASE("VerifyWeight: Verified only when every ready replica reports the spli
   }
 }
 
+TEST_CASE("VerifyWeight: the same weights from an older generation, or a removed split, are not verified") {
+  Fixture f(2);
+  CHECK(f.router.set_weight(web(), 20, {}) == "");               // generation 1
+  CHECK(f.router.set_header_route(web(), beta_route()) == "");   // generation 2, same weight
+  CHECK(f.router.verify_weight(web(), 20, {}) == Verification::kVerified);
+  // A replica whose proxies still apply generation 1: weight 20 too, but not the header route.
+  f.cluster.scalers().set_report(1, [](const std::optional<std::string>& a) {
+    HttpResponse r = FakeScalerFleet::applied(a);
+    auto j = nlohmann::json::parse(r.body);
+    j["desired"]["generation"] = 1;
+    j["desired"].erase("headerRoutes");
+    r.body = j.dump();
+    return r;
+  });
+  CHECK(f.router.verify_weight(web(), 20, {}) == Verification::kNotVerified);
+  f.cluster.scalers().set_report(1, &FakeScalerFleet::applied);
+  CHECK(f.router.verify_weight(web(), 20, {}) == Verification::kVerified);
+
+  // Weight 0 and no routes: the annotation is gone, and a replica still routing a split with
+  // weight 0 (its header route still sending requests to the canary) has not caught up.
+  CHECK(f.router.remove_managed_routes(web()) == "");
+  CHECK(f.router.set_weight(web(), 0, {}) == "");
+  REQUIRE_FALSE(f.cluster.split().has_value());
+  CHECK(f.router.verify_weight(web(), 0, {}) == Verification::kVerified);
+  f.cluster.scalers().set_report(0, [](const std::optional<std::string>&) {
+    return FakeScalerFleet::applied(std::string(
+        R"({"generation":2,"stableService":"recommender-stable","canaryService":"recommender-canary",)"
+        R"("canaryWeight":0,"maxWeight":100,"headerRoutes":[{"name":"beta","match":[{"headerName":"X-Beta","exact":"yes"}]}]})"));
+  });
+  CHECK(f.router.verify_weight(web(), 0, {}) == Verification::kNotVerified);
+}
+
 TEST_CASE("VerifyWeight for weight 0: the scaler reports no split at all") {
   Fixture f(2);
   CHECK(f.router.set_weight(web(), 0, {}) == "");
