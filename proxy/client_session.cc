@@ -671,7 +671,8 @@ Task<Outcome> ClientSession::forward(RequestParser& parser, const RequestTarget&
   while (true) {
     std::optional<Endpoint> ep = pick_endpoint(backend, tried.data(), tried.size());
     if (!ep) break;
-    std::unique_ptr<UpstreamConnection> conn = allow_pool ? w_.pool().take(*ep) : nullptr;
+    std::unique_ptr<UpstreamConnection> conn =
+        allow_pool ? w_.pool().take(*ep, w_.now_ns()) : nullptr;
     const bool reused = conn != nullptr;
     if (!conn) {
       if (connects > w_.settings().upstream_retries) break;

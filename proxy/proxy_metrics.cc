@@ -86,6 +86,10 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
   auto connections = family("lockstep_proxy_upstream_connections",
                             "Upstream connections: idle in a pool, or active for a request.",
                             MetricType::Gauge);
+  auto stale = family("lockstep_proxy_upstream_stale_connections_total",
+                      "Pooled upstream connections found closed by the upstream before reuse "
+                      "and discarded (the request used another connection).",
+                      MetricType::Counter);
   auto clients = family("lockstep_proxy_client_connections", "Open client connections.",
                         MetricType::Gauge);
   auto rejects = family("lockstep_proxy_request_rejects_total",
@@ -157,12 +161,14 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
   }
 
   int64_t idle = 0, active = 0, client = 0;
+  uint64_t stale_sum = 0;
   std::array<uint64_t, static_cast<size_t>(RejectReason::kCount)> reject_sum{};
   for (uint32_t i = 0; i < shards; ++i) {
     const ProcessShard& p = counters_.process(i);
     idle += p.upstream_idle.load();
     active += p.upstream_active.load();
     client += p.client_connections.load();
+    stale_sum += p.upstream_stale.load();
     for (size_t r = 0; r < reject_sum.size(); ++r) reject_sum[r] += p.rejects[r].load();
   }
   for (const auto& [code, n] : status_counts(shards, [this](uint32_t i) -> const auto& {
@@ -177,6 +183,7 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
   add_gauge(connections, {label("state", "active")},
             static_cast<double>(std::max<int64_t>(active, 0)));
   add_gauge(clients, {}, static_cast<double>(std::max<int64_t>(client, 0)));
+  add_counter(stale, {}, static_cast<double>(stale_sum));
   for (size_t r = 0; r < reject_sum.size(); ++r) {
     add_counter(rejects, {label("reason", std::string(reject_reason_name(static_cast<RejectReason>(r))))},
                 static_cast<double>(reject_sum[r]));
@@ -184,7 +191,7 @@ std::vector<MetricFamily> ProxyMetrics::Collect() const {
 
   std::vector<MetricFamily> out;
   for (auto* f : {&requests, &routed, &in_flight, &held, &upstream_errors, &latency, &timeouts,
-                  &queue_full, &connections, &clients, &rejects}) {
+                  &queue_full, &connections, &stale, &clients, &rejects}) {
     out.push_back(std::move(*f));
   }
   return out;

@@ -167,6 +167,8 @@ struct alignas(64) ProcessShard {
   ShardGauge upstream_idle;
   ShardGauge upstream_active;
   ShardGauge client_connections;
+  // Pooled connections the upstream closed while idle, found and discarded before reuse.
+  ShardCounter upstream_stale;
   std::array<ShardCounter, static_cast<size_t>(RejectReason::kCount)> rejects;
   // Requests answered before reaching a route, by status (route="unmatched" in /metrics).
   std::array<std::atomic<StatusBlock*>, 5> unmatched_status{};

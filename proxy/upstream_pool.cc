@@ -1,5 +1,8 @@
 #include "proxy/upstream_pool.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <unordered_set>
 
 namespace lockstep::proxy {
@@ -17,14 +20,36 @@ size_t EndpointHash::operator()(const Endpoint& ep) const {
 
 UpstreamPool::~UpstreamPool() { close_all(); }
 
-std::unique_ptr<UpstreamConnection> UpstreamPool::take(const Endpoint& ep) {
+namespace {
+
+// An idle keep-alive connection is usable only while the upstream has sent nothing: EOF (it
+// closed), an error, or bytes (e.g. an unsolicited 408 before closing) all make it unusable.
+bool still_open(UpstreamConnection& conn) {
+  char c;
+  const ssize_t n = ::recv(conn.socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::take(const Endpoint& ep, int64_t now_ns) {
   auto it = slots_.find(ep);
-  if (it == slots_.end() || it->second.idle.empty()) return nullptr;
-  auto conn = std::move(it->second.idle.back());
-  it->second.idle.pop_back();
-  stats_.upstream_idle.dec();
-  stats_.upstream_active.inc();
-  return conn;
+  if (it == slots_.end()) return nullptr;
+  auto& idle = it->second.idle;
+  while (!idle.empty()) {
+    auto conn = std::move(idle.back());
+    idle.pop_back();
+    stats_.upstream_idle.dec();
+    if (conn->idle_since_ns < now_ns && !still_open(*conn)) {
+      boost::system::error_code ec;
+      conn->socket.close(ec);
+      stats_.upstream_stale.add();
+      continue;
+    }
+    stats_.upstream_active.inc();
+    return conn;
+  }
+  return nullptr;
 }
 
 void UpstreamPool::give_back(std::unique_ptr<UpstreamConnection> conn, int64_t now_ns) {

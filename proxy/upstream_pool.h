@@ -40,8 +40,11 @@ class UpstreamPool {
       : max_idle_(max_idle_per_endpoint), stats_(stats) {}
   ~UpstreamPool();
 
-  // An idle connection to `ep` (most recently used first), or null.
-  std::unique_ptr<UpstreamConnection> take(const Endpoint& ep);
+  // An idle connection to `ep` (most recently used first), or null. A connection pooled before
+  // the coarse clock last ticked (`now_ns`) is first checked with a non-blocking peek, so one the
+  // upstream closed while idle (its keep-alive timeout) is discarded rather than used; connections
+  // reused within a tick skip the syscall.
+  std::unique_ptr<UpstreamConnection> take(const Endpoint& ep, int64_t now_ns);
   // Returns a connection after a complete exchange; closes it when the pool is full.
   void give_back(std::unique_ptr<UpstreamConnection> conn, int64_t now_ns);
 

@@ -480,6 +480,11 @@ class TestBackend::Impl {
         co_await http::async_write(s, sr, asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return;
       }
+      if (path == "/reply-then-close") {
+        s.close(ec);
+        ++owner_.closed_after_reply_;
+        co_return;
+      }
       if (!req.keep_alive()) co_return;
     }
   }

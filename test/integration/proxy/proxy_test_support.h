@@ -117,6 +117,8 @@ class FakeScaler {
 //   ANY  /echo-headers     the request headers, one "name: value" per line
 //   ANY  /hang             never answers (until the backend stops)
 //   ANY  /close            closes the connection without answering
+//   ANY  /reply-then-close 200 with keep-alive, then closes the connection (an upstream whose
+//                          keep-alive timeout passes while the proxy pools the connection)
 //   ANY  /status/NNN       answers with status NNN
 //   anything else          200, body = the backend name
 class TestBackend {
@@ -131,6 +133,8 @@ class TestBackend {
   uint64_t requests() const { return requests_.load(); }
   uint64_t connections() const { return connections_.load(); }
   uint64_t hanging() const { return hanging_.load(); }
+  // Connections closed by /reply-then-close.
+  uint64_t closed_after_reply() const { return closed_after_reply_.load(); }
 
  private:
   class Impl;
@@ -139,6 +143,7 @@ class TestBackend {
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> connections_{0};
   std::atomic<uint64_t> hanging_{0};
+  std::atomic<uint64_t> closed_after_reply_{0};
   std::unique_ptr<Impl> impl_;
 };
 
