@@ -185,6 +185,12 @@ std::string shorten_metric_name(std::string full) {
 }
 }  // namespace
 
+std::vector<std::string_view> trigger_metadata_keys() {
+  std::vector<std::string_view> keys(std::begin(kKnownKeys), std::end(kKnownKeys));
+  keys.insert(keys.end(), std::begin(kExtensionKeys), std::end(kExtensionKeys));
+  return keys;
+}
+
 std::string metric_name_for(ScalingMetric metric, std::string_view ns, std::string_view name) {
   return shorten_metric_name(
       std::string("lockstep-") +

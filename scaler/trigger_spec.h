@@ -76,6 +76,9 @@ struct ParseResult {
 ParseResult parse_trigger_metadata(std::string_view route_namespace, std::string_view route_name,
                                    const std::map<std::string, std::string>& metadata);
 
+// Every trigger metadata key the scaler reads (its own and its extensions'), for docs checks.
+std::vector<std::string_view> trigger_metadata_keys();
+
 // "lockstep-requestrate-<ns>-<name>" / "lockstep-concurrency-<ns>-<name>", shortened with a hash
 // when longer than kMaxMetricName.
 std::string metric_name_for(ScalingMetric metric, std::string_view route_namespace,
