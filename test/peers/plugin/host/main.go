@@ -3,7 +3,7 @@
 // netrpc protocol, and Rollout values of Argo's shape.
 //
 //	lockstep-plugin-host conformance -plugin PATH [flags]   every method; one JSON line per check
-//	lockstep-plugin-host keepalive   -plugin PATH [-idle 45s] [-fast 3s]
+//	lockstep-plugin-host keepalive   -plugin PATH [-fast 2s] [-interval 50ms] [-idle 45s]
 //	lockstep-plugin-host quit        -plugin PATH [-repeat 20]  client.Kill() exits cleanly every time
 //	lockstep-plugin-host bench       -plugin PATH [-calls N] [-starts N]
 //	lockstep-plugin-host fixtures    -out DIR               gob request streams for C++ tests
