@@ -1,8 +1,8 @@
 // lockstep-demo: the whole loop on one machine, no Kubernetes (docs/demo.md). Thin: parses flags,
 // runs a DemoRun, prints the summary, copies the timeline picture where asked.
 //
-// Exit status: 0 every check passed, 1 a check failed, 2 bad usage or a component did not
-// start, 130 interrupted.
+// Exit status: 0 every check passed (with --duration: every check of the phases that ran), 1 a
+// check failed, 2 bad usage or a component did not start, 130 interrupted.
 #include <signal.h>
 #include <unistd.h>
 
@@ -154,5 +154,6 @@ int main(int argc, char** argv) {
     }
   }
   if (interrupted) return 130;
-  return result.all_ok() && result.completed ? 0 : 1;
+  // Stopped by --duration: judged on the phases that ran to their end.
+  return result.all_ok() ? 0 : 1;
 }

@@ -58,11 +58,14 @@ double StepResult::canary_share() const {
 }
 
 bool DemoResult::all_ok() const {
-  if (!error.empty() || checks.empty()) return false;
+  if (!error.empty()) return false;
+  bool any = false;
   for (const auto& c : checks) {
+    if (c.skipped) continue;
     if (!c.ok) return false;
+    any = true;
   }
-  return true;
+  return any;
 }
 
 namespace {
@@ -86,7 +89,13 @@ std::string tail_of(const std::string& file, size_t lines) {
 std::vector<Check> evaluate_checks(const DemoResult& r, const DemoProfile& profile) {
   std::vector<Check> checks;
   auto add = [&](std::string name, bool ok, std::string detail) {
-    checks.push_back({std::move(name), ok, std::move(detail)});
+    checks.push_back({std::move(name), ok, false, std::move(detail)});
+  };
+  // A run stopped early (--duration, Ctrl-C) is judged on the phases it finished.
+  auto skip_unless = [&](bool reached, const std::string& name) {
+    if (r.completed || reached) return false;
+    checks.push_back({name, false, true, "not reached: the run was stopped early (" + r.stop_reason + ")"});
+    return true;
   };
   for (size_t i = 0; i < r.cold_starts.size(); ++i) {
     const auto& c = r.cold_starts[i];
@@ -108,29 +117,33 @@ std::vector<Check> evaluate_checks(const DemoResult& r, const DemoProfile& profi
         fixed(got, 2) + "% of " + std::to_string(n) + " requests went to the canary (weight " + fixed(want, 0) +
             "%), verified " + fixed(s.verify_ms, 0) + " ms after SetWeight");
   }
-  auto follows = [&](const char* name, const ScalePoint& p) {
+  auto follows = [&](const char* name, const ScalePoint& p, bool reached) {
+    if (skip_unless(reached, std::string(name) + ": replicas follow the request rate")) return;
     add(std::string(name) + ": replicas follow the request rate", p.follows,
         fixed(p.rate, 0) + " req/s, target " + fixed(p.target, 0) + " -> ceil = " + std::to_string(p.expected) +
             ", desired " + std::to_string(p.desired) + ", running " + std::to_string(p.running) +
             (p.settled ? "" : " (did not settle in time)"));
   };
-  follows("steady traffic", r.base);
-  follows("spike", r.spike);
-  follows("after the spike", r.after_spike);
-  {
+  follows("steady traffic", r.base, r.reached.base);
+  follows("spike", r.spike, r.reached.spike);
+  follows("after the spike", r.after_spike, r.reached.after_spike);
+  if (r.steps.empty()) skip_unless(false, "canary steps: canary share within 2% of the weight");
+  if (!skip_unless(r.reached.abort, "abort returns 100% to stable")) {
     const auto& a = r.after_abort;
     const uint64_t n = a.counts.served();
     add("abort returns 100% to stable", a.verified && n >= 100 && a.counts.ok[1] == 0,
         std::to_string(a.counts.ok[0]) + " v1 / " + std::to_string(a.counts.ok[1]) + " v2 responses after the abort was verified");
   }
-  {
+  if (!skip_unless(r.reached.promotion, "promotion sends 100% to the new version")) {
     const auto& p = r.after_promotion;
     const uint64_t n = p.counts.served();
     add("promotion sends 100% to the new version", p.verified && n >= 100 && p.counts.ok[0] == 0,
         std::to_string(p.counts.ok[0]) + " v1 / " + std::to_string(p.counts.ok[1]) + " v2 responses after promotion");
   }
-  add("scaled to zero when the traffic stopped", r.scaled_to_zero,
-      r.scaled_to_zero ? fixed(r.scale_to_zero_s, 1) + " s after the last request" : "replicas stayed above zero");
+  if (!skip_unless(r.reached.zero, "scaled to zero when the traffic stopped")) {
+    add("scaled to zero when the traffic stopped", r.scaled_to_zero,
+        r.scaled_to_zero ? fixed(r.scale_to_zero_s, 1) + " s after the last request" : "replicas stayed above zero");
+  }
   const auto& t = r.totals;
   add("every request answered (none lost)", t.outstanding == 0 && t.dropped == 0 && t.counts.failures == 0,
       std::to_string(t.issued) + " sent, " + std::to_string(t.counts.served()) + " served, " +
@@ -166,21 +179,28 @@ std::string format_summary(const DemoResult& r) {
     out << name << ": " << fixed(p.rate, 0) << " req/s, metric " << fixed(p.metric, 1) << " / target "
         << fixed(p.target, 0) << " -> desired " << p.desired << ", running " << p.running << "\n";
   };
-  scale("steady", r.base);
-  scale("spike", r.spike);
-  scale("after spike", r.after_spike);
+  const bool all = r.completed;  // a run stopped early shows only the phases it finished
+  if (all || r.reached.base) scale("steady", r.base);
+  if (all || r.reached.spike) scale("spike", r.spike);
+  if (all || r.reached.after_spike) scale("after spike", r.after_spike);
   for (const auto& s : r.steps) {
     out << s.label << ": weight " << s.weight << "%, canary share " << fixed(s.canary_share(), 2) << "% of "
         << (s.counts.ok[0] + s.counts.ok[1]) << " requests over " << fixed(s.seconds, 1) << " s, verified in "
         << fixed(s.verify_ms, 0) << " ms\n";
   }
-  out << "after abort: " << r.after_abort.counts.ok[0] << " v1 / " << r.after_abort.counts.ok[1] << " v2\n";
-  out << "after promotion: " << r.after_promotion.counts.ok[0] << " v1 / " << r.after_promotion.counts.ok[1]
-      << " v2\n";
+  if (all || r.reached.abort) {
+    out << "after abort: " << r.after_abort.counts.ok[0] << " v1 / " << r.after_abort.counts.ok[1] << " v2\n";
+  }
+  if (all || r.reached.promotion) {
+    out << "after promotion: " << r.after_promotion.counts.ok[0] << " v1 / " << r.after_promotion.counts.ok[1]
+        << " v2\n";
+  }
   if (r.scaled_to_zero) out << "scale to zero: " << fixed(r.scale_to_zero_s, 1) << " s after the traffic stopped\n";
   if (!r.picture.empty()) out << "timeline: " << r.picture << "\n";
   out << "checks:\n";
-  for (const auto& c : r.checks) out << "  [" << (c.ok ? " ok " : "FAIL") << "] " << c.name << ": " << c.detail << "\n";
+  for (const auto& c : r.checks) {
+    out << "  [" << (c.skipped ? "skip" : c.ok ? " ok " : "FAIL") << "] " << c.name << ": " << c.detail << "\n";
+  }
   return out.str();
 }
 
@@ -520,6 +540,7 @@ bool DemoRun::Impl::run_canary(const std::string& label, bool abort_run) {
         const auto change = argo->abort();
         if (!hold(options.profile.final_hold)) return false;
         result.after_abort = measure(label + ": after abort", 0, change, SteadyClock::now());
+        result.reached.abort = true;
         return true;
       }
     }
@@ -529,6 +550,7 @@ bool DemoRun::Impl::run_canary(const std::string& label, bool abort_run) {
   const auto change = argo->promote();
   if (!hold(options.profile.final_hold)) return false;
   result.after_promotion = measure(label + ": after promotion", 100, change, SteadyClock::now());
+  result.reached.promotion = true;
   return true;
 }
 
@@ -545,17 +567,20 @@ void DemoRun::Impl::scenario() {
   set_phase("steady " + fixed(p.base_rps, 0) + " req/s");
   load->set_rate(p.base_rps);
   result.base = settle_at(p.base_rps, "steady traffic");
+  result.reached.base = !stopped();
   if (!hold(p.settle_hold)) return;
 
   set_phase("spike " + fixed(p.spike_rps, 0) + " req/s");
   load->set_rate(p.spike_rps);
   result.spike = settle_at(p.spike_rps, "spike");
+  result.reached.spike = !stopped();
   if (!hold(p.spike_hold)) return;
 
   set_phase("back to " + fixed(p.base_rps, 0) + " req/s");
   load->set_rate(p.base_rps);
   result.after_spike = settle_at(p.base_rps, "after the spike");
   if (stopped()) return;
+  result.reached.after_spike = true;
 
   argo->begin_canary("v2");
   if (!run_canary("canary 1", true)) return;
@@ -567,6 +592,7 @@ void DemoRun::Impl::scenario() {
   const auto quiet_at = SteadyClock::now();
   result.scaled_to_zero = wait_for([&] { return argo->spec_replicas() == 0 && argo->status_replicas() == 0; },
                                    p.zero_timeout, 100ms);
+  result.reached.zero = result.scaled_to_zero || !stopped();
   if (result.scaled_to_zero) {
     result.scale_to_zero_s = std::chrono::duration<double>(SteadyClock::now() - quiet_at).count();
   }

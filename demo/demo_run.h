@@ -109,7 +109,14 @@ struct ScalePoint {
 struct Check {
   std::string name;
   bool ok = false;
+  bool skipped = false;  // its phase was not reached (the run was stopped early): neither ok nor failed
   std::string detail;
+};
+
+// The phases whose checks can be evaluated: each is set once the phase ran to its end.
+struct ReachedPhases {
+  bool base = false, spike = false, after_spike = false;
+  bool abort = false, promotion = false, zero = false;
 };
 
 struct DemoResult {
@@ -121,6 +128,7 @@ struct DemoResult {
   std::vector<StepResult> steps;
   StepResult after_abort;      // 100% stable expected
   StepResult after_promotion;  // 100% new version expected
+  ReachedPhases reached;
   bool scaled_to_zero = false;
   double scale_to_zero_s = -1;  // load stopped -> spec.replicas 0
   LoadGenerator::Totals totals;
@@ -128,7 +136,7 @@ struct DemoResult {
   std::vector<Check> checks;
   std::string run_dir, picture, timeline;
   double seconds = 0;
-  bool all_ok() const;
+  bool all_ok() const;  // no check failed (skipped ones aside) and at least one passed
 };
 
 // The checks the end-to-end test asserts, evaluated on a result (also printed by the demo).

@@ -110,5 +110,52 @@ TEST_CASE("scale from zero, spike, canary 20/50 aborted, 20/50/80 promoted, back
   CHECK(std::filesystem::file_size(r.picture) > 10'000);
 }
 
+// --duration stops the scenario early: the summary judges the phases that ran to their end and
+// lists the others as skipped, so `scripts/demo --duration 60` passes when what ran was right.
+TEST_CASE("a run stopped early is judged on the phases it finished") {
+  DemoResult r;
+  r.completed = false;
+  r.stop_reason = "--duration reached";
+  ColdStart c;
+  c.served = true;
+  c.status = 200;
+  c.version = "v1";
+  c.activation_ms = 0.7;
+  r.cold_starts.push_back(c);
+  r.base = ScalePoint{350, 350, 100, 4, 4, 4, true, true};
+  r.reached.base = true;
+  r.totals.issued = 5000;
+  r.totals.counts.ok[0] = 5000;
+
+  auto checks = evaluate_checks(r, quick_profile());
+  r.checks = checks;
+  CHECK(r.all_ok());
+  int skipped = 0;
+  for (const auto& ch : checks) {
+    CAPTURE(ch.name);
+    if (ch.skipped) {
+      ++skipped;
+      CHECK(ch.detail.find("--duration reached") != std::string::npos);
+    } else {
+      CHECK(ch.ok);
+    }
+  }
+  // spike, after the spike, the canary steps, abort, promotion, scale to zero
+  CHECK(skipped == 6);
+  CHECK(format_summary(r).find("[skip] spike: replicas follow the request rate") != std::string::npos);
+
+  // A phase that ran and went wrong still fails the run.
+  r.base.follows = false;
+  r.checks = evaluate_checks(r, quick_profile());
+  CHECK_FALSE(r.all_ok());
+
+  // A complete run skips nothing: a phase without its result fails.
+  r.base.follows = true;
+  r.completed = true;
+  r.checks = evaluate_checks(r, quick_profile());
+  for (const auto& ch : r.checks) CHECK_FALSE(ch.skipped);
+  CHECK_FALSE(r.all_ok());
+}
+
 }  // namespace
 }  // namespace lockstep::demo
