@@ -439,6 +439,45 @@ TEST_CASE("KEDA reconnects after the scaler restarts, and activation works again
       5s));
 }
 
+TEST_CASE("many StreamIsActive streams multiplexed on one connection each get one true, then OK") {
+  // KEDA keeps one stream per external-push trigger, all on one HTTP/2 connection per scaler
+  // address; its own test drives 2,500 of them. 200 distinct triggers of one route here.
+  ManualClock clock;
+  test::Scaler scaler(clock);
+  KedaOptions o = two_triggers(scaler.keda_address());
+  o.triggers.clear();
+  constexpr int kStreams = 200;
+  for (int i = 0; i < kStreams; ++i) {
+    o.triggers.push_back({{{"hosts", "web.example.com"},
+                           {"targetValue", "10"},
+                           {"activationValue", std::to_string(1000 + i)}}});
+  }
+  o.stream_backoff_base = 10s;  // an end is final within the test
+  KedaClient keda(o);
+  keda.start_streams();
+  REQUIRE(eventually([&] { return scaler.server->hub().subscriptions() == kStreams; }, 20s));
+  FakeProxy proxy(scaler.ingest_channel(), "proxy-1", 1);
+  REQUIRE(proxy.connect());
+  const uint32_t id = proxy.define("demo/web", "web");
+  proxy.gauges(id, 0, 1);  // a held request activates whatever activationValue says
+  proxy.flush(/*urgent=*/true);
+  auto count = [](const std::vector<StreamEvent>& ev, StreamEvent::Kind kind) {
+    int n = 0;
+    for (const auto& e : ev) n += e.kind == kind ? 1 : 0;
+    return n;
+  };
+  REQUIRE(keda.wait_for([&](const auto& ev) { return count(ev, StreamEvent::kActive) == kStreams; },
+                        20s));
+  for (int i = 0; i < kStreams; ++i) CHECK(keda.count(StreamEvent::kActive, i) == 1);
+  scaler.server->stop();
+  REQUIRE(keda.wait_for([&](const auto& ev) { return count(ev, StreamEvent::kEnded) == kStreams; },
+                        20s));
+  for (const auto& e : keda.events()) {
+    if (e.kind == StreamEvent::kEnded) CHECK(e.status == grpc::StatusCode::OK);
+  }
+  keda.stop_streams();
+}
+
 TEST_CASE("KEDA and ingest on separate listeners, the gRPC health service reports SERVING") {
   ManualClock clock;
   ScalerConfig config = test::loopback_config();
