@@ -89,6 +89,32 @@ TEST_CASE("mTLS: only clients with a certificate from the client CA get in") {
   CHECK(proxy.wait_ack(proxy.flush(), 5s));
 }
 
+TEST_CASE("separate listeners: plaintext KEDA, mTLS ingest that refuses proxies without a certificate") {
+  ManualClock clock;
+  ScalerConfig config = test::loopback_config();
+  config.keda.listen = "127.0.0.2:0";
+  config.ingest.tls = {cert_path("server.pem"), cert_path("server.key"), cert_path("ca.pem")};
+  test::Scaler scaler(clock, config);
+  REQUIRE(scaler.server->keda_port() != scaler.server->ingest_port());
+  KedaClient keda(one_trigger("127.0.0.2:" + std::to_string(scaler.server->keda_port())));
+  CHECK(keda.reconcile().ok());
+  for (auto creds : {grpc::InsecureChannelCredentials(), tls_creds(false),
+                     tls_creds(true, "stranger")}) {
+    FakeProxy refused(grpc::CreateChannel(scaler.ingest_address(), creds), "p", 1);
+    refused.connect();
+    auto end = refused.wait_end(5s);
+    REQUIRE(end.has_value());
+    CHECK(end->error_code() == grpc::StatusCode::UNAVAILABLE);
+  }
+  CHECK(scaler.server->aggregator().proxies_connected() == 0);
+  FakeProxy proxy(grpc::CreateChannel(scaler.ingest_address(), tls_creds(true)), "p", 1);
+  REQUIRE(proxy.connect());
+  const uint32_t id = proxy.define("demo/web", "web");
+  proxy.count(id, 7);
+  REQUIRE(proxy.wait_ack(proxy.flush(), 5s));
+  CHECK(scaler.server->aggregator().find_route("demo/web")->requests_total() == 7);
+}
+
 TEST_CASE("bad TLS files are configuration errors naming the key") {
   ScalerConfig c = test::loopback_config();
   c.keda.tls = {cert_path("server.pem"), "", ""};
