@@ -41,10 +41,18 @@ class KubeApiSource::Feed final : public kube::Reflector::Handler {
   void on_event(kube::WatchEvent&& ev) override {
     sink_.watch_event(kind_, kube::to_string(ev.type));
     if (ev.type == kube::WatchEvent::Type::kDeleted) {
-      const nlohmann::json& meta = ev.object.contains("metadata") ? ev.object["metadata"] : ev.object;
-      const std::string name = meta.value("name", "");
-      const std::string ns = meta.value("namespace", "");
-      if (!name.empty()) sink_.remove(kind_, {ns, name});
+      // Only the identity matters; a tombstone whose metadata is unreadable is reported.
+      ObjectKey key;
+      if (auto m = ev.object.find("metadata"); m != ev.object.end() && m->is_object()) {
+        if (auto n = m->find("name"); n != m->end() && n->is_string()) key.name = *n;
+        if (auto n = m->find("namespace"); n != m->end() && n->is_string()) key.ns = *n;
+      }
+      if (key.name.empty()) {
+        sink_.invalid(ObjectError{std::string(kind_name(kind_)), key.ns, "", "metadata.name",
+                                  "DELETED event without a name"});
+        return;
+      }
+      sink_.remove(kind_, key);
       return;
     }
     ParsedObject p = parse_object_as(kind_, ev.object);

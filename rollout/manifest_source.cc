@@ -24,7 +24,7 @@ bool manifest_extension(const fs::path& p) {
 void add_document(const nlohmann::json& doc, std::string_view default_ns, ManifestContents& out,
                   int depth) {
   if (doc.is_null()) return;  // empty document ("---" at the end)
-  if (doc.is_object() && depth == 0 && doc.value("kind", "") == "List" &&
+  if (doc.is_object() && depth == 0 && doc.contains("kind") && doc["kind"] == "List" &&
       doc.contains("items") && doc["items"].is_array()) {
     for (const auto& item : doc["items"]) add_document(item, default_ns, out, depth + 1);
     return;
@@ -242,6 +242,7 @@ void ManifestSource::deliver_locked() {
     }
   }
   for (size_t k = 0; k < kObjectKinds; ++k) {
+    sink_->watch_event(static_cast<ObjectKind>(k), "RELOAD");
     sink_->replace(static_cast<ObjectKind>(k), "", std::move(by_kind[k]), keep[k]);
   }
 }

@@ -44,6 +44,13 @@ ReplicaSplit argo_replica_split(const RolloutContext& ctx, int64_t replicas) {
   int64_t stable = weight_to_replicas(replicas, ctx.max_weight - weight, ctx.max_weight);
   stable = std::max(stable, weight_to_replicas(replicas, ctx.previous_stable_weight, ctx.max_weight));
   out.stable = min_pods(ctx, stable);
+  // Aborting with dynamicStableScale: the canary keeps the replicas of the traffic it still has
+  // (status.canary.weights.canary) until the traffic has moved back.
+  if (ctx.aborted) {
+    out.canary = std::max(out.canary, min_pods(ctx, weight_to_replicas(
+                                                        replicas, ctx.previous_canary_weight,
+                                                        ctx.max_weight)));
+  }
   return out;
 }
 

@@ -47,7 +47,7 @@ bool RolloutAwareness::init(std::string* error) {
     const auto& k = settings_.kubernetes;
     const char* in_cluster = std::getenv("KUBERNETES_SERVICE_HOST");
     if (k.kubeconfig.empty() && in_cluster && *in_cluster) {
-      if (!kube::in_cluster_config(cfg, why)) {
+      if (!kube::in_cluster_config(cfg, why, k.in_cluster)) {
         *error = "kubernetes: in-cluster configuration: " + why;
         return false;
       }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "rollout/kube/kube_config.h"
 
 namespace lockstep::rollout {
 
@@ -30,6 +31,9 @@ struct RolloutSettings {
     std::chrono::milliseconds backoff_initial{250};
     std::chrono::milliseconds backoff_max{std::chrono::seconds(30)};
     int64_t page_size = 500;
+    // Where the in-cluster service account is mounted (not a config key: Kubernetes' standard
+    // paths; tests point it at their own files).
+    kube::InClusterPaths in_cluster;
   } kubernetes;
 
   struct Manifests {

@@ -158,7 +158,7 @@ class CancelScope {
 };
 
 void fill_status_error(KubeResponse& r) {
-  if (r.body.is_object() && r.body.value("kind", "") == "Status") {
+  if (r.body.is_object() && r.body.contains("kind") && r.body["kind"] == "Status") {
     if (auto it = r.body.find("message"); it != r.body.end() && it->is_string()) {
       r.error = it->get<std::string>();
     }
@@ -685,7 +685,9 @@ WatchEnd KubeClient::watch(const ResourceType& type, std::string_view ns,
       const int code = obj.contains("code") && obj["code"].is_number_integer()
                            ? obj["code"].get<int>()
                            : 0;
-      std::string message = obj.value("message", std::string("watch error"));
+      std::string message = obj.contains("message") && obj["message"].is_string()
+                                ? obj["message"].get<std::string>()
+                                : std::string("watch error");
       end.status = code;
       end.reason = code == 410 ? WatchEnd::Reason::kGone : WatchEnd::Reason::kFailed;
       end.error = "watch " + type.path(ns) + ": " + message;

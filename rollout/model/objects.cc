@@ -395,6 +395,18 @@ struct KindInfo {
   std::initializer_list<std::string_view> versions;
 };
 
+// Fills the error's object identity from metadata as far as it is readable (a name of the wrong
+// type is left out rather than thrown on).
+void name_error_object(const json& obj, std::string_view default_ns, ObjectError& e) {
+  e.ns = std::string(default_ns);
+  const json* m = Reader::member(obj, "metadata");
+  if (!m || !m->is_object()) return;
+  if (const json* n = Reader::member(*m, "name"); n && n->is_string()) e.name = n->get<std::string>();
+  if (const json* n = Reader::member(*m, "namespace"); n && n->is_string()) {
+    e.ns = n->get<std::string>();
+  }
+}
+
 constexpr std::string_view kKindNames[] = {"ScaledObject", "Rollout", "Service", "EndpointSlice"};
 
 ParsedObject finish(ObjectKind kind, const json& obj, std::string_view default_ns) {
@@ -506,10 +518,7 @@ ParsedObject parse_object(const nlohmann::json& object, std::string_view default
                                             ? "kind"
                                             : "apiVersion",
                             "required (a string)"};
-    if (auto m = object.find("metadata"); m != object.end() && m->is_object()) {
-      out.error->name = m->value("name", "");
-      out.error->ns = m->value("namespace", std::string(default_namespace));
-    }
+    name_error_object(object, default_namespace, *out.error);
     return out;
   }
   const std::string kind = kind_it->get<std::string>();
@@ -531,10 +540,7 @@ ParsedObject parse_object(const nlohmann::json& object, std::string_view default
     if (!known_version) {
       out.error = ObjectError{kind, "", "", "apiVersion",
                               "\"" + api + "\" is not a version lockstep reads"};
-      if (auto m = object.find("metadata"); m != object.end() && m->is_object()) {
-        out.error->name = m->value("name", "");
-        out.error->ns = m->value("namespace", std::string(default_namespace));
-      }
+      name_error_object(object, default_namespace, *out.error);
       return out;
     }
     return finish(k.kind, object, default_namespace);

@@ -95,7 +95,9 @@ struct RolloutScaler {
   std::unique_ptr<scaler::ScalerServer> server;
   std::unique_ptr<RolloutAwareness> rollout;
 
-  RolloutScaler(const Clock& c, RolloutSettings settings, bool maintenance = true) : clock(c) {
+  RolloutScaler(const Clock& c, RolloutSettings settings, bool maintenance = true,
+                Logger rollout_log = quiet_log())
+      : clock(c) {
     scaler::ScalerConfig config;
     config.keda.listen = "127.0.0.1:0";
     config.ingest.listen = "127.0.0.1:0";
@@ -110,7 +112,7 @@ struct RolloutScaler {
         RolloutAwareness::Dependencies{&server->catalogue(),
                                        [srv] { return srv->aggregator().connected_proxies(); },
                                        registry.get()},
-        quiet_log());
+        std::move(rollout_log));
     std::string error;
     REQUIRE_MESSAGE(rollout->init(&error), error);
     computation.attach(&rollout->authority());
@@ -219,6 +221,38 @@ class RouteSubscriber {
   bool ended_ = false;                  // guarded by mu_
   std::thread thread_;
 };
+
+// Collects log lines (from any thread) for tests that check what an operator would read.
+class LogCapture {
+ public:
+  Logger logger(LogLevel level = LogLevel::kWarn) {
+    return Logger(level, [this](std::string_view line) {
+      std::lock_guard<std::mutex> lock(mu_);
+      lines_.emplace_back(line);
+    });
+  }
+  // True when some line contains every one of `parts`.
+  bool has(std::initializer_list<std::string_view> parts) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& line : lines_) {
+      bool all = true;
+      for (auto p : parts) all = all && line.find(p) != std::string::npos;
+      if (all) return true;
+    }
+    return false;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> lines_;  // guarded by mu_
+};
+
+// The value of one exposition line "name{labels} value" in `metrics`, or -1 when absent.
+inline double metric_value(const std::string& metrics, const std::string& series) {
+  const size_t at = metrics.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(metrics.substr(at + series.size() + 2));
+}
 
 inline const v1::Route* find_route(const v1::RouteTable& t, const std::string& key) {
   for (const auto& r : t.routes()) {

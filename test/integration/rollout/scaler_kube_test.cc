@@ -404,3 +404,246 @@ TEST_CASE("KEDA's answers follow the Rollout: rolloutAware requestRate") {
     return keda.poll().desired_replicas == static_cast<int64_t>(std::ceil(sum / 50 - 1e-9));
   }));
 }
+
+TEST_CASE("a malformed object from the API server is reported and skipped, its last good kept") {
+  FakeApiServer api;
+  create_shop(api);
+  TempDir dir;
+  SystemClock clock;
+  LogCapture logs;
+  RolloutScaler scaler(clock, kube_settings(write_kubeconfig(dir, api)), true, logs.logger());
+  RouteSubscriber sub(scaler.ingest_channel(), "proxy-a");
+  REQUIRE(sub.wait([](const v1::RouteTable& t) {
+    const v1::Route* r = find_route(t, "shop/web");
+    return r && find_backend(*r, "web-canary")->endpoints_size() == 1;
+  }));
+  const auto invalid = [&](const std::string& kind) {
+    return metric_value(scaler.admin_raw("/metrics").second,
+                        "lockstep_scaler_objects_invalid_total{kind=\"" + kind + "\"}");
+  };
+  CHECK(invalid("Service") == -1);
+
+  // The canary Service is edited into something that is not a Service any more.
+  json bad = service("web-canary");
+  bad["spec"]["ports"][0]["port"] = "eighty";
+  api.upsert(bad);
+  REQUIRE(eventually([&] { return invalid("Service") == 1; }));
+  CHECK(logs.has({"shop/web-canary", "spec.ports[0].port", "must be an integer"}));
+  // A brand-new malformed ScaledObject is skipped; the good one still routes.
+  json bad_so = scaled_object();
+  bad_so["metadata"]["name"] = "broken";
+  bad_so["spec"]["triggers"][0]["metadata"]["hosts"] = 42;
+  api.upsert(bad_so);
+  REQUIRE(eventually([&] { return invalid("ScaledObject") == 1; }));
+  CHECK(logs.has({"shop/broken", "spec.triggers[0].metadata.hosts"}));
+
+  // The last good Service stays: a change elsewhere rebuilds the table, the canary keeps its
+  // port and endpoints, and nothing routes "broken".
+  api.upsert(slice("web-canary-1", "web-canary", {"10.0.1.1", "10.0.1.7"}));
+  REQUIRE(sub.wait([](const v1::RouteTable& t) {
+    const v1::Route* r = find_route(t, "shop/web");
+    return r && find_backend(*r, "web-canary")->endpoints_size() == 2;
+  }));
+  CHECK(find_route(sub.latest(), "shop/broken") == nullptr);
+
+  // A relist (410) keeps it too: the malformed object is listed but not dropped.
+  api.expire_watches();
+  api.upsert(slice("web-stable-1", "web-stable", {"10.0.0.5"}));
+  REQUIRE(sub.wait([](const v1::RouteTable& t) {
+    const v1::Route* r = find_route(t, "shop/web");
+    return r && find_backend(*r, "web-stable")->endpoints_size() == 1;
+  }));
+  CHECK(find_backend(*find_route(sub.latest(), "shop/web"), "web-canary")->endpoints_size() == 2);
+
+  // Fixed: counted no more, and the table follows the fixed object again.
+  json fixed = service("web-canary");
+  fixed["spec"]["ports"][0]["name"] = "web";
+  api.upsert(fixed);
+  REQUIRE(sub.wait([](const v1::RouteTable& t) {
+    const v1::Route* r = find_route(t, "shop/web");
+    return r && find_backend(*r, "web-canary")->endpoints_size() == 0;  // no port "http" now
+  }));
+  CHECK(invalid("Service") == doctest::Approx(2));  // once per watch event and once per relist
+}
+
+TEST_CASE("only the configured namespaces and label selectors are watched") {
+  FakeApiServer api;
+  create_shop(api);
+  json labelled = scaled_object();
+  labelled["metadata"]["labels"] = {{"lockstep.dev/enabled", "true"}};
+  api.upsert(labelled);
+  json other = scaled_object();  // same host, other namespace: would clash if it were seen
+  other["metadata"]["namespace"] = "elsewhere";
+  other["metadata"]["labels"] = {{"lockstep.dev/enabled", "true"}};
+  api.upsert(other);
+  json unlabelled = scaled_object();
+  unlabelled["metadata"]["name"] = "api";
+  unlabelled["spec"]["triggers"][0]["metadata"]["hosts"] = "api.shop.example";
+  api.upsert(unlabelled);
+
+  TempDir dir;
+  SystemClock clock;
+  RolloutSettings settings = kube_settings(write_kubeconfig(dir, api));
+  settings.kubernetes.namespaces = "shop";
+  settings.kubernetes.scaled_object_selector = "lockstep.dev/enabled=true";
+  RolloutScaler scaler(clock, settings);
+  RouteSubscriber sub(scaler.ingest_channel(), "proxy-a");
+  REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+  CHECK(sub.latest().routes_size() == 1);
+  CHECK(scaler.rollout->source()->describe().find("namespaces=shop") != std::string::npos);
+
+  // Every request was namespaced to shop; ScaledObject requests carried the selector.
+  REQUIRE(api.wait_for_watches(4, 5s));
+  // A watch is recorded when it ends: end them (the reflectors resume) to see their queries.
+  api.end_watches();
+  REQUIRE(api.wait_for_request(
+      [](const FakeApiServer::Request& r) {
+        return r.path.find("scaledobjects") != std::string::npos &&
+               r.query.find("watch=true") != std::string::npos;
+      },
+      5s));
+  size_t scaled_object_requests = 0;
+  for (const auto& r : api.requests()) {
+    CAPTURE(r.path);
+    CHECK(r.path.find("/namespaces/shop/") != std::string::npos);
+    if (r.path.find("scaledobjects") != std::string::npos) {
+      ++scaled_object_requests;
+      CHECK(r.query.find("labelSelector=lockstep.dev%2Fenabled%3Dtrue") != std::string::npos);
+    } else {
+      CHECK(r.query.find("labelSelector") == std::string::npos);
+    }
+  }
+  CHECK(scaled_object_requests >= 2);  // list + watch
+
+  // Labelling "api" brings it in (a filtered watch turns the label change into ADDED).
+  unlabelled["metadata"]["labels"] = {{"lockstep.dev/enabled", "true"}};
+  api.upsert(unlabelled);
+  REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/api") != nullptr; }));
+  // Unlabelling removes it again; the other namespace was never seen.
+  unlabelled["metadata"]["labels"] = json::object();
+  api.upsert(unlabelled);
+  REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/api") == nullptr; }));
+  for (const auto& t : sub.tables()) CHECK(find_route(t, "elsewhere/web") == nullptr);
+}
+
+TEST_CASE("a trigger known only from KEDA's metadata is answered before any watch has synced") {
+  FakeApiServer api;
+  create_shop(api);
+  api.fail_next(1'000'000, 503);  // the API server is unreachable for this replica
+  TempDir dir;
+  ManualClock clock;
+  RolloutScaler scaler(clock, kube_settings(write_kubeconfig(dir, api)), /*maintenance=*/false);
+  REQUIRE(eventually([&] { return api.requests().size() >= 4; }));
+  REQUIRE_FALSE(scaler.rollout->synced());
+
+  // The proxies route by the table another replica sent them and report to every replica.
+  keda::FakeProxy proxy(scaler.ingest_channel(), "proxy-a", 1);
+  REQUIRE(proxy.connect());
+  const uint32_t s = proxy.define("shop/web", "web-stable");
+  const uint32_t c = proxy.define("shop/web", "web-canary");
+  REQUIRE(proxy.wait_ack(proxy.flush(), 5s));
+  for (int second = 1; second <= 10; ++second) {
+    clock.advance(1s);
+    proxy.count(s, 400 * second);
+    proxy.count(c, 100 * second);
+    REQUIRE(proxy.wait_ack(proxy.flush(), 5s));
+  }
+  clock.advance(1s);
+
+  keda::KedaOptions ko;
+  ko.address = scaler.keda_address();
+  ko.ns = "shop";
+  ko.name = "web";
+  ko.triggers = {{kTrigger}};
+  keda::KedaClient keda(ko);
+  REQUIRE(keda.reconcile().ok());
+  keda::PollResult p = keda.poll();
+  REQUIRE(!p.triggers[0].error);
+  CHECK(p.active);
+  // The plain sum (rolloutAware needs the Rollout, which this replica has not seen yet).
+  const double sum = p.triggers[0].values[0];
+  CHECK(sum > 0);
+  CHECK(p.desired_replicas == static_cast<int64_t>(std::ceil(sum / 50 - 1e-9)));
+  CHECK(scaler.rollout->authority().table() == nullptr);
+
+  // The API server comes back: the watch syncs, and the same trigger keeps answering (now
+  // rollout-aware, as the Rollout is promoted the value stays the sum).
+  api.fail_next(0, 503);
+  REQUIRE(eventually([&] { return scaler.rollout->synced(); }));
+  p = keda.poll();
+  REQUIRE(!p.triggers[0].error);
+  CHECK(p.triggers[0].values[0] == doctest::Approx(sum));
+}
+
+TEST_CASE("per-backend series carry the role the route table gives each backend") {
+  FakeApiServer api;
+  create_shop(api);
+  TempDir dir;
+  ManualClock clock;
+  RolloutScaler scaler(clock, kube_settings(write_kubeconfig(dir, api)), /*maintenance=*/false);
+  RouteSubscriber sub(scaler.ingest_channel(), "proxy-a");
+  REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+  keda::FakeProxy proxy(scaler.ingest_channel(), "proxy-a", 1);
+  REQUIRE(proxy.connect());
+  const uint32_t s = proxy.define("shop/web", "web-stable");
+  const uint32_t c = proxy.define("shop/web", "web-canary");
+  const uint32_t o = proxy.define("shop/web", "web-mirror");
+  proxy.count(s, 30);
+  proxy.count(c, 20);
+  proxy.count(o, 1);
+  REQUIRE(proxy.wait_ack(proxy.flush(), 5s));
+  const std::string metrics = scaler.admin_raw("/metrics").second;
+  const std::string base = "lockstep_scaler_requests_total{namespace=\"shop\",route=\"web\",backend=";
+  CHECK(metric_value(metrics, base + "\"web-stable\",role=\"stable\"}") == 30);
+  CHECK(metric_value(metrics, base + "\"web-canary\",role=\"canary\"}") == 20);
+  CHECK(metric_value(metrics, base + "\"web-mirror\",role=\"other\"}") == 1);
+  CHECK(metric_value(metrics, "lockstep_scaler_split_weight{namespace=\"shop\",route=\"web\","
+                              "backend=\"web-canary\",role=\"canary\"}") == 0);
+  CHECK(metric_value(metrics, "lockstep_scaler_route_endpoints{namespace=\"shop\",route=\"web\","
+                              "backend=\"web-stable\",role=\"stable\"}") == 2);
+  CHECK(metric_value(metrics, "lockstep_scaler_routes") == 1);
+  CHECK(metric_value(metrics, "lockstep_scaler_split_applied{namespace=\"shop\",route=\"web\"}") == 0);
+  CHECK(metric_value(metrics, "lockstep_scaler_watch_events_total{kind=\"ScaledObject\","
+                              "type=\"RELIST\"}") >= 1);
+}
+
+TEST_CASE("in-cluster mode: service account, CA and API server from the pod's environment") {
+  FakeApiServer api;
+  create_shop(api);
+  api.set_tokens({"sa-token-1"});
+  TempDir dir;
+  RolloutSettings settings = kube_settings("");  // no kubeconfig: in cluster
+  settings.kubernetes.in_cluster.token = dir.write("sa/token", "sa-token-1\n");
+  settings.kubernetes.in_cluster.ca = dir.write("sa/ca.crt", api.pki().ca_pem());
+  settings.kubernetes.in_cluster.namespace_file = dir.write("sa/namespace", "lockstep-system\n");
+  ::setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+  ::setenv("KUBERNETES_SERVICE_PORT", std::to_string(api.port()).c_str(), 1);
+  {
+    SystemClock clock;
+    RolloutScaler scaler(clock, settings);
+    CHECK(scaler.rollout->source()->describe() ==
+          "kubernetes https://127.0.0.1:" + std::to_string(api.port()));
+    RouteSubscriber sub(scaler.ingest_channel(), "proxy-a");
+    REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+    REQUIRE(api.wait_for_watches(4, 10s));  // no request in flight with the old token
+
+    // The kubelet rotates the projected token (atomic rename); the API server then refuses the
+    // old one and drops the watches made with it. Everything continues with the new token.
+    dir.write("sa/token", "sa-token-2\n");
+    api.set_tokens({"sa-token-2"});
+    api.restart(/*keep_history=*/true);
+    auto client = plugin_client(api);  // the test's own writer uses test-token
+    api.set_tokens({"sa-token-2", "test-token"});
+    set_split(*client, 1, 25);
+    REQUIRE(sub.wait([](const v1::RouteTable& t) { return weight_of(t, "web-canary") == 25; }));
+    bool rejected_old = false, used_new = false;
+    for (const auto& r : api.requests()) {
+      rejected_old |= r.authorization == "Bearer sa-token-1" && r.status == 401;
+      used_new |= r.authorization == "Bearer sa-token-2" && r.status == 200;
+    }
+    CHECK(used_new);
+    CHECK_FALSE(rejected_old);  // re-read on change before the first request, not after a 401
+  }
+  ::unsetenv("KUBERNETES_SERVICE_HOST");
+  ::unsetenv("KUBERNETES_SERVICE_PORT");
+}

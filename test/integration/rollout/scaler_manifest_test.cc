@@ -132,6 +132,8 @@ TEST_CASE("edits are picked up, a broken file keeps its last good objects") {
         std::string::npos);
   CHECK(metrics.find("lockstep_scaler_split_weight{namespace=\"shop\",route=\"gamma\","
                      "backend=\"gamma\",role=\"stable\"} 100") != std::string::npos);
+  CHECK(metrics.find("lockstep_scaler_watch_events_total{kind=\"ScaledObject\",type=\"RELOAD\"}") !=
+        std::string::npos);
 
   // The file is fixed and then removed: its objects go.
   dir.write("apps/a.yaml", fill(app(), "alpha", "alpha.example", 9011));

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -318,4 +319,59 @@ metadata: {name: c}
   auto broken = parse_manifest("kind: Service\n  metadata: [\n", "shop");
   CHECK_FALSE(broken.yaml_error.empty());
   CHECK(broken.objects.empty());
+}
+
+TEST_CASE("identity fields of the wrong JSON type are errors, never exceptions") {
+  // No kind, and a numeric name: reported without the name.
+  ParsedObject p;
+  REQUIRE_NOTHROW(p = parse_object(json::parse(R"({"apiVersion":"v1","metadata":{"name":5}})")));
+  REQUIRE(p.error);
+  CHECK(p.error->field == "kind");
+  CHECK(p.error->name.empty());
+  // An unknown version with a namespace of the wrong type.
+  REQUIRE_NOTHROW(p = parse_object(json::parse(
+                      R"({"apiVersion":"keda.sh/v9","kind":"ScaledObject",
+                          "metadata":{"name":"web","namespace":["shop"]}})"),
+                                   "dflt"));
+  REQUIRE(p.error);
+  CHECK(p.error->field == "apiVersion");
+  CHECK(p.error->name == "web");
+  CHECK(p.error->ns == "dflt");
+  // A manifest whose kind is not a string.
+  ManifestContents c;
+  REQUIRE_NOTHROW(c = parse_manifest("kind: 5\napiVersion: v1\nmetadata: {name: x}\n", "shop"));
+  CHECK(c.yaml_error.empty());
+  REQUIRE(c.errors.size() == 1);
+  CHECK(c.errors[0].field == "kind");
+  REQUIRE_NOTHROW(c = parse_manifest("kind: [List]\nitems: []\n", "shop"));
+  CHECK(c.errors.size() == 1);
+}
+
+TEST_CASE("every manifest under examples/ loads as it is") {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(LOCKSTEP_SOURCE_DIR) / "examples";
+  size_t files = 0, objects = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string ext = entry.path().extension().string();
+    if (ext != ".yaml" && ext != ".yml") continue;
+    std::ifstream in(entry.path());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::vector<json> docs;
+    std::string error;
+    // Program configs (scaler.yaml, proxy.yaml) are not Kubernetes objects; they must still be
+    // YAML, and are loaded by their programs' own tests.
+    REQUIRE_MESSAGE(parse_yaml_documents(ss.str(), docs, error), entry.path().string(), ": ", error);
+    bool kubernetes = false;
+    for (const auto& d : docs) kubernetes |= d.is_object() && d.contains("apiVersion");
+    if (!kubernetes) continue;
+    ++files;
+    const ManifestContents c = parse_manifest(ss.str(), "default");
+    CHECK_MESSAGE(c.yaml_error.empty(), entry.path().string());
+    for (const auto& e : c.errors) FAIL_CHECK(entry.path().string() << ": " << e.message());
+    objects += c.objects.size();
+  }
+  CHECK(files >= 8);
+  CHECK(objects >= 8);
 }

@@ -68,6 +68,22 @@ TEST_CASE("Argo's split: with and without dynamicStableScale, fixed canary, min 
   CHECK(argo_replica_split(promoted, 7).canary == 0);
 }
 
+TEST_CASE("aborting with dynamicStableScale keeps the canary at the weight it still receives") {
+  RolloutContext ctx = at_step(0, true);  // aborted: the current set weight is 0
+  ctx.aborted = true;
+  ctx.previous_canary_weight = 30;         // traffic has not moved back yet
+  ctx.previous_stable_weight = 70;
+  ReplicaSplit s = argo_replica_split(ctx, 10);
+  CHECK(s.canary == 3);
+  CHECK(s.stable == 10);
+  ctx.previous_canary_weight = 0;  // once the weights are back, the canary goes
+  CHECK(argo_replica_split(ctx, 10).canary == 0);
+  // Without dynamicStableScale the abort leaves the canary at its set weight (0).
+  ctx.dynamic_stable_scale = false;
+  ctx.previous_canary_weight = 30;
+  CHECK(argo_replica_split(ctx, 10).canary == 0);
+}
+
 TEST_CASE("the MangoPress tables of docs/rollout-aware-metrics.md") {
   const Row rows[] = {
       // total, canary share, dss: sum N, stable, canary | aware N, stable, canary
