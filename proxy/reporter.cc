@@ -130,6 +130,9 @@ class Reporter::Call final : public grpc::ClientBidiReactor<v1::ReportRequest, v
       RemoveHold();
     }
   }
+  // The read side failed and the hold is gone: gRPC may finish the call (and destroy its
+  // stream) at any moment, so no write may start any more.
+  bool ending() const { return released_; }
   const v1::ReportRequest& last_written() const { return request_; }
 
   void OnWriteDone(bool ok) override {
@@ -442,7 +445,7 @@ void Reporter::compose_and_send(Link& link, bool urgent, bool force) {
 }
 
 void Reporter::send_next(Link& link) {
-  if (link.writing || link.queue.empty() || !link.call) return;
+  if (link.writing || link.queue.empty() || !link.call || link.call->ending()) return;
   link.writing = true;
   v1::ReportRequest msg = std::move(link.queue.front());
   link.queue.pop_front();
