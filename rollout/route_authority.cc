@@ -1,6 +1,8 @@
 #include "rollout/route_authority.h"
 
 #include <algorithm>
+#include <string>
+#include <string_view>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -10,24 +12,55 @@
 namespace lockstep::rollout {
 namespace {
 
-// The split of a route: the route without endpoints, hashed (FNV-1a over the deterministic
-// serialization). Two tables that differ only in endpoints give a route the same fingerprint.
+// The split of a route: every field but the backends' endpoints, hashed (FNV-1a). Two tables
+// that differ only in endpoints give a route the same fingerprint. Hashes the fields in place
+// (no copy of the endpoints: this runs for every route on every rebuild).
+class Fnv {
+ public:
+  void bytes(std::string_view s) {
+    for (unsigned char c : s) mix(c);
+    mix(0xff);  // terminator: "ab","c" and "a","bc" differ
+  }
+  void number(uint64_t v) {
+    for (int i = 0; i < 8; ++i) mix(static_cast<unsigned char>(v >> (8 * i)));
+  }
+  uint64_t value() const { return h_; }
+
+ private:
+  void mix(unsigned char c) {
+    h_ ^= c;
+    h_ *= 1099511628211ull;
+  }
+  uint64_t h_ = 1469598103934665603ull;
+};
+
 uint64_t split_fingerprint(const v1::Route& route) {
-  v1::Route copy = route;
-  for (auto& b : *copy.mutable_backends()) b.clear_endpoints();
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream out(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&out);
-    coded.SetSerializationDeterministic(true);
-    copy.SerializeToCodedStream(&coded);
+  Fnv f;
+  f.bytes(route.key());
+  f.number(static_cast<uint64_t>(route.hosts_size()));
+  for (const auto& h : route.hosts()) f.bytes(h);
+  f.number(static_cast<uint64_t>(route.path_prefixes_size()));
+  for (const auto& p : route.path_prefixes()) f.bytes(p);
+  f.number(route.max_weight());
+  f.number(route.split_generation());
+  f.number(static_cast<uint64_t>(route.backends_size()));
+  for (const auto& b : route.backends()) {
+    f.bytes(b.service());
+    f.number(static_cast<uint64_t>(b.role()));
+    f.number(b.weight());
   }
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
+  f.number(static_cast<uint64_t>(route.header_routes_size()));
+  for (const auto& hr : route.header_routes()) {
+    std::string bytes;
+    {
+      google::protobuf::io::StringOutputStream out(&bytes);
+      google::protobuf::io::CodedOutputStream coded(&out);
+      coded.SetSerializationDeterministic(true);
+      hr.SerializeToCodedStream(&coded);
+    }
+    f.bytes(bytes);
   }
-  return h;
+  return f.value();
 }
 
 scaler::BackendRole to_role(v1::Role r) {
@@ -203,6 +236,20 @@ void RouteAuthority::sync_catalogue(const ClusterView& view) {
     if (!view.scaled_objects.count(key)) gone.push_back(key);
   }
   for (const auto& [key, so] : view.scaled_objects) {
+    auto known = trigger_metadata_.find(key);
+    // Unchanged triggers (the common case on a rebuild) are compared in place, without copies.
+    size_t owned = 0;
+    bool same = known != trigger_metadata_.end();
+    for (const auto& t : so.triggers) {
+      if (!options_.ownership.owns(t)) continue;
+      same = same && owned < known->second.size() && known->second[owned] == t.metadata;
+      ++owned;
+    }
+    if (owned == 0) {
+      if (known != trigger_metadata_.end()) gone.push_back(key);
+      continue;
+    }
+    if (same && owned == known->second.size()) continue;
     std::vector<std::map<std::string, std::string>> metadata;
     std::vector<size_t> index;  // trigger position in the object, for error paths
     for (size_t i = 0; i < so.triggers.size(); ++i) {
@@ -210,12 +257,6 @@ void RouteAuthority::sync_catalogue(const ClusterView& view) {
       metadata.push_back(so.triggers[i].metadata);
       index.push_back(i);
     }
-    auto known = trigger_metadata_.find(key);
-    if (metadata.empty()) {
-      if (known != trigger_metadata_.end()) gone.push_back(key);
-      continue;
-    }
-    if (known != trigger_metadata_.end() && known->second == metadata) continue;
     std::vector<scaler::ParseResult> results;
     if (catalogue_) {
       results = catalogue_->upsert({key.ns, key.name, metadata});

@@ -36,8 +36,6 @@ bool valid_ip(const std::string& ip) {
   return inet_pton(AF_INET, ip.c_str(), buf) == 1 || inet_pton(AF_INET6, ip.c_str(), buf) == 1;
 }
 
-std::string ep_key(const v1::Endpoint& e) { return e.ip() + "|" + std::to_string(e.port()); }
-
 }  // namespace
 
 bool TriggerOwnership::owns(const ScaledObject::Trigger& trigger) const {
@@ -111,7 +109,6 @@ std::vector<v1::Endpoint> resolve_endpoints(const ClusterView& view, const std::
   }
   auto slices = view.slices_by_service.find({ns, service});
   if (slices == view.slices_by_service.end()) return out;
-  std::set<std::string> seen;
   for (const ObjectKey& key : slices->second) {
     auto es_it = view.endpoint_slices.find(key);
     if (es_it == view.endpoint_slices.end()) continue;
@@ -128,12 +125,18 @@ std::vector<v1::Endpoint> resolve_endpoints(const ClusterView& view, const std::
       v1::Endpoint e;
       e.set_ip(ep.addresses.front());
       e.set_port(static_cast<uint32_t>(*target));
-      if (seen.insert(ep_key(e)).second) out.push_back(std::move(e));
+      out.push_back(std::move(e));
     }
   }
+  // Sorted and unique (an endpoint may be in two slices while they are being rebalanced).
   std::sort(out.begin(), out.end(), [](const v1::Endpoint& a, const v1::Endpoint& b) {
-    return std::make_pair(a.ip(), a.port()) < std::make_pair(b.ip(), b.port());
+    return a.ip() != b.ip() ? a.ip() < b.ip() : a.port() < b.port();
   });
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const v1::Endpoint& a, const v1::Endpoint& b) {
+                          return a.ip() == b.ip() && a.port() == b.port();
+                        }),
+            out.end());
   return out;
 }
 
@@ -208,14 +211,21 @@ RolloutContext rollout_context(const Rollout& ro) {
 // The table ------------------------------------------------------------------------------------
 
 uint64_t route_table_version(const v1::RouteTable& table) {
+  // Only the routes count. A table without version and generation (a fresh build) serializes
+  // as its routes alone, so it is hashed without a copy.
+  const v1::RouteTable* routes_only = &table;
   v1::RouteTable copy;
-  copy.mutable_routes()->CopyFrom(table.routes());
+  if (table.version() != 0 || table.generation() != 0) {
+    copy.mutable_routes()->CopyFrom(table.routes());
+    routes_only = &copy;
+  }
   std::string bytes;
+  bytes.reserve(routes_only->ByteSizeLong());
   {
     google::protobuf::io::StringOutputStream out(&bytes);
     google::protobuf::io::CodedOutputStream coded(&out);
     coded.SetSerializationDeterministic(true);
-    copy.SerializeToCodedStream(&coded);
+    routes_only->SerializeToCodedStream(&coded);
   }
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -7,9 +7,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -148,16 +153,16 @@ void BM_FirstBuild(benchmark::State& st) {
   const double rss_before = rss_mib();
   ClusterState state(quiet());
   fill(state, kApps);
-  size_t routes = 0;
+  std::unique_ptr<RouteAuthority> authority;
   for (auto _ : st) {
     st.PauseTiming();
-    RouteAuthority authority(state, nullptr, nullptr, authority_options(), quiet());
+    authority.reset();
+    authority = std::make_unique<RouteAuthority>(state, nullptr, nullptr, authority_options(),
+                                                 quiet());
     st.ResumeTiming();
-    authority.rebuild();
-    routes = static_cast<size_t>(authority.table()->routes_size());
-    st.PauseTiming();
+    authority->rebuild();
   }
-  st.counters["routes"] = static_cast<double>(routes);
+  st.counters["routes"] = static_cast<double>(authority->table()->routes_size());
   st.counters["rss_mib"] = rss_mib();
   st.counters["rss_delta_mib"] = rss_mib() - rss_before;
 }
@@ -274,6 +279,127 @@ void BM_WatchEventsOverHttps(benchmark::State& st) {
   source.stop();
 }
 BENCHMARK(BM_WatchEventsOverHttps)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);
+
+// Watch events all the way to the route table: the fake API server holds 5k apps; 20k
+// EndpointSlice MODIFIED events arrive over HTTPS while the authority rebuilds on its own thread
+// (coalescing the bursts). Time until the table carries the last event's endpoints.
+void BM_WatchEventsToTable(benchmark::State& st) {
+  testing::FakeApiServer api;
+  for (size_t i = 0; i < kApps; ++i) {
+    api.upsert(scaled_object(i));
+    api.upsert(rollout(i));
+    api.upsert(service(i, "stable"));
+    api.upsert(service(i, "canary"));
+    api.upsert(slice(i, "stable", 8));
+    api.upsert(slice(i, "canary", 2));
+  }
+  std::string error;
+  auto client = kube::KubeClient::create(api.client_config(), {}, error);
+  ClusterState state(quiet());
+  CountingSink sink(state);
+  RouteAuthority authority(state, nullptr, nullptr, authority_options(), quiet());
+  KubeApiSource::Options o;
+  o.reflector.backoff_initial = std::chrono::milliseconds(20);
+  KubeApiSource source(*client, o, quiet());
+  authority.set_sources_synced([&source] { return source.synced(); });
+  const auto sync_start = std::chrono::steady_clock::now();
+  authority.start();
+  source.start(sink);
+  while (!authority.synced() || api.open_watches() < kObjectKinds) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const double sync_ms = std::chrono::duration<double, std::milli>(
+                             std::chrono::steady_clock::now() - sync_start)
+                             .count();
+  constexpr size_t kEvents = 20'000;
+  size_t round = 0;
+  for (auto _ : st) {
+    ++round;
+    std::vector<json> objects;
+    for (size_t i = 0; i < kEvents; ++i) {
+      objects.push_back(slice(i % kApps, "stable", 8, round * 10 + i / kApps + 1));
+    }
+    // The last event's first endpoint, as it must show in the table.
+    const size_t last = (kEvents - 1) % kApps;
+    const std::string want_ip = objects.back()["endpoints"][0]["addresses"][0];
+    const std::string want_key = ns_of(last) + "/" + app_of(last);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (auto& obj : objects) api.upsert(obj);
+    const auto deadline = t0 + std::chrono::seconds(60);
+    for (;;) {
+      auto table = authority.table();
+      bool done = false;
+      for (const auto& r : table->routes()) {
+        if (r.key() != want_key) continue;
+        done = r.backends(0).endpoints_size() > 0 && r.backends(0).endpoints(0).ip() == want_ip;
+        break;
+      }
+      if (done) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        st.SkipWithError("the table did not follow within 60 s");
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    st.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  st.SetItemsProcessed(static_cast<int64_t>(st.iterations() * kEvents));
+  st.counters["initial_sync_ms"] = sync_ms;
+  st.counters["builds"] = static_cast<double>(authority.builds());
+  st.counters["rss_mib"] = rss_mib();
+  source.stop();
+  authority.stop();
+}
+BENCHMARK(BM_WatchEventsToTable)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(2);
+
+// Peer: kubectl (client-go's watch decoder) consuming the same kind of event stream from the
+// same fake API server, one line per event (`-o name`), timed from the first write to the last
+// line read. Skipped when kubectl is not installed.
+void BM_KubectlWatchPeer(benchmark::State& st) {
+  if (std::system("kubectl version --client >/dev/null 2>&1") != 0) {
+    st.SkipWithError("kubectl not found");
+    return;
+  }
+  testing::FakeApiServer api;
+  char tmpl[] = "/tmp/lockstep-bench-kubectl-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  testing::TestPki::write_file(dir + "/ca.crt", api.pki().ca_pem());
+  constexpr size_t kEvents = 20'000;
+  for (size_t i = 0; i < 2000; ++i) api.upsert(slice(i, "stable", 8));
+  size_t round = 0;
+  for (auto _ : st) {
+    ++round;
+    std::vector<json> objects;
+    for (size_t i = 0; i < kEvents; ++i) objects.push_back(slice(i % 2000, "stable", 8, round * 10 + i / 2000 + 1));
+    st.PauseTiming();
+    const size_t watches = api.open_watches();
+    const std::string cmd = "HOME=" + dir + " KUBECONFIG=" + dir + "/none kubectl --server=" +
+                            api.url() + " --certificate-authority=" + dir +
+                            "/ca.crt --token=test-token --cache-dir=" + dir +
+                            "/cache get endpointslices.discovery.k8s.io -A --watch-only -o name";
+    FILE* pipe = ::popen(cmd.c_str(), "r");
+    while (api.open_watches() <= watches) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    st.ResumeTiming();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::thread writer([&] {
+      for (auto& obj : objects) api.upsert(obj);
+    });
+    size_t lines = 0;
+    char buf[512];
+    while (lines < kEvents && std::fgets(buf, sizeof buf, pipe)) ++lines;
+    const auto t1 = std::chrono::steady_clock::now();
+    writer.join();
+    if (lines < kEvents) st.SkipWithError("kubectl ended early");
+    st.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+    st.PauseTiming();
+    api.end_watches();
+    ::pclose(pipe);
+    st.ResumeTiming();
+  }
+  st.SetItemsProcessed(static_cast<int64_t>(st.iterations() * kEvents));
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_KubectlWatchPeer)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(2);
 
 }  // namespace
 
