@@ -364,11 +364,12 @@ Task<bool> ClientSession::refuse(RequestParser& parser, unsigned status, bool ke
     } else {
       std::array<char, 8192> sink;
       error_code ec;
+      size_t starved = kNotStarved;
       arm(w_.settings().timeouts.body_idle);
       while (!parser.is_done() && !ec) {
         parser.get().body().data = sink.data();
         parser.get().body().size = sink.size();
-        if (parse_body(buf_, parser, sink.size(), ec) == Parsed::kDone || ec) continue;
+        if (parse_body(buf_, parser, sink.size(), ec, starved) == Parsed::kDone || ec) continue;
         const size_t n = co_await client_.async_read_some(
             buf_.prepare(beast::read_size(buf_, 65536)), with_ec(ec));
         if (ec == asio::error::eof) on_stream_end(parser, ec);
@@ -475,6 +476,7 @@ Task<unsigned> ClientSession::hold(GenerationLease& lease, const RouteEntry*& ro
   h.route_key = route->key;
   h.service = backend->service;
   h.timer = &timer;
+  h.client_fd = client_.native_handle();
   w_.enqueue_held(h);
   hold_timer_ = &timer;
   phase_ = Phase::kHeld;
@@ -498,6 +500,10 @@ Task<unsigned> ClientSession::hold(GenerationLease& lease, const RouteEntry*& ro
       continue;
     }
     if (closed_) break;
+    if (h.client_gone) {
+      closed_ = true;  // nobody to answer: counted as 499 by the caller
+      break;
+    }
     if (timed_out_) {
       verdict = 504;
       rs.cold_start_timeouts.add();
@@ -587,6 +593,7 @@ Task<RelayResult> ClientSession::relay(Socket& in, beast::flat_buffer& in_buf,
   const Duration body_idle = w_.settings().timeouts.body_idle;
   static constexpr char kCrlf[] = "\r\n";
   static constexpr char kLastChunk[] = "0\r\n\r\n";
+  size_t starved = kNotStarved;
   while (true) {
     error_code ec;
     size_t n = 0;
@@ -596,7 +603,7 @@ Task<RelayResult> ClientSession::relay(Socket& in, beast::flat_buffer& in_buf,
       auto& body = p.get().body();
       body.data = buf.data();
       body.size = buf.size();
-      while (parse_body(in_buf, p, buf.size(), ec) == Parsed::kNeedInput) {
+      while (parse_body(in_buf, p, buf.size(), ec, starved) == Parsed::kNeedInput) {
         const size_t got = co_await in.async_read_some(
             in_buf.prepare(beast::read_size(in_buf, 65536)), with_ec(ec));
         if (ec == asio::error::eof) {

@@ -35,23 +35,38 @@ Parsed parse_head(boost::beast::flat_buffer& b, http::basic_parser<isRequest>& p
   return Parsed::kDone;
 }
 
+// For parse_body: no "need more input" outstanding.
+inline constexpr size_t kNotStarved = static_cast<size_t>(-1);
+
 // Parses body bytes from `b` into the parser's body buffer, which the caller pointed at `cap`
 // free bytes. kDone: some body was produced, the buffer is full, or the message is complete.
+// `starved_at` (start each message with kNotStarved) remembers that the parser asked for more
+// input: Beast's parser must not see the same bytes again before more arrive (its chunk-header
+// state assumes so), so until `b` grows the answer is kNeedInput without calling it.
 template <bool isRequest>
 Parsed parse_body(boost::beast::flat_buffer& b, http::parser<isRequest, http::buffer_body>& p,
-                  size_t cap, boost::system::error_code& ec) {
+                  size_t cap, boost::system::error_code& ec, size_t& starved_at) {
   ec = {};
   auto& body = p.get().body();
   while (!p.is_done()) {
-    if (b.size() == 0) return Parsed::kNeedInput;
+    if (b.size() == 0 || (starved_at != kNotStarved && b.size() <= starved_at)) {
+      return Parsed::kNeedInput;
+    }
     const size_t used = p.put(b.data(), ec);
     b.consume(used);
     if (ec == http::error::need_buffer) {  // the body buffer is full
       ec = {};
+      starved_at = kNotStarved;
       return Parsed::kDone;
     }
-    if (ec && ec != http::error::need_more) return Parsed::kDone;
-    ec = {};
+    if (ec == http::error::need_more) {
+      ec = {};
+      starved_at = b.size();
+      // Body that arrived is passed on now (streaming); the next call waits for input.
+      return body.size != cap ? Parsed::kDone : Parsed::kNeedInput;
+    }
+    if (ec) return Parsed::kDone;
+    starved_at = kNotStarved;
     if (body.size != cap) return Parsed::kDone;  // some body arrived: pass it on now
     if (used == 0) return Parsed::kNeedInput;
   }

@@ -8,6 +8,8 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
+
 #include "proxy/client_session.h"
 
 namespace lockstep::proxy {
@@ -242,6 +244,17 @@ void Worker::sweep() {
     }
   }
   pool_.close_idle_before(now_ns_ - shared_.settings.timeouts.upstream_idle.count());
+  // A held request whose client hung up must not occupy a maxPendingRequests slot or count as
+  // demand until coldStartTimeout: one non-blocking peek per held request and tick finds EOF.
+  for (auto& h : held_) {
+    if (h.client_gone || h.client_fd < 0) continue;
+    char c;
+    const ssize_t n = ::recv(h.client_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      h.client_gone = true;
+      h.timer->cancel();
+    }
+  }
 }
 
 }  // namespace lockstep::proxy

@@ -49,7 +49,9 @@ struct HeldRequest : boost::intrusive::list_base_hook<> {
   std::string route_key;
   std::string service;
   boost::asio::steady_timer* timer = nullptr;
+  int client_fd = -1;        // checked by the sweep: a client that hung up stops waiting
   bool released = false;
+  bool client_gone = false;
 };
 
 using SessionHook =

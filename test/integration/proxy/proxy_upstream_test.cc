@@ -3,6 +3,8 @@
 // table, and replicas found by DNS.
 #include <doctest/doctest.h>
 
+#include <boost/asio/write.hpp>
+
 #include <future>
 #include <thread>
 
@@ -221,6 +223,47 @@ TEST_CASE("timeouts and limits: header read 408 - idle keep-alive closed - body 
     CHECK(metric_value(proxy.metrics_text(), "lockstep_proxy_request_rejects_total",
                        {{"reason", "body_too_large"}}) == 2);
   }
+}
+
+TEST_CASE("cold start: a held request whose client hung up frees its slot at once") {
+  SystemClock clock;
+  FakeScaler scaler;
+  ProxyHarness proxy({scaler.address()}, clock, [](ProxySettings& s) {
+    s.limits.max_pending_requests = 1;
+    s.timeouts.cold_start = seconds(60);
+  });
+  scaler.set_table(pool_route(1, "gone.example.com", {}));
+  REQUIRE(proxy.wait_applied(1));
+  auto held = [&] {
+    return metric_value(proxy.metrics_text(), "lockstep_proxy_held_requests",
+                        {{"namespace", "ns"}, {"route", "pool"}});
+  };
+  {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket s(io);
+    s.connect({boost::asio::ip::make_address("127.0.0.1"), proxy.port()});
+    const std::string req = "GET / HTTP/1.1\r\nHost: gone.example.com\r\n\r\n";
+    boost::asio::write(s, boost::asio::buffer(req));
+    REQUIRE(wait_until([&] { return held() == 1; }));
+    REQUIRE(wait_until([&] { return scaler.held("ns/pool", "pool") == 1; }));
+  }  // the client hangs up while its request is held
+  // Found by the next sweep (20 ms here), long before coldStartTimeout.
+  CHECK(wait_until([&] { return held() == 0; }, seconds(5)));
+  CHECK(wait_until([&] { return scaler.held("ns/pool", "pool") == 0; }));
+  CHECK(metric_value(proxy.metrics_text(), "lockstep_proxy_requests_total",
+                     {{"namespace", "ns"}, {"route", "pool"}, {"backend", "pool"},
+                      {"code", "499"}}) == 1);
+  // The slot is free again: the next request is held, not refused with 503.
+  auto next = std::async(std::launch::async, [&] {
+    TestClient c(proxy.port());
+    return c.get("gone.example.com", "/");
+  });
+  REQUIRE(wait_until([&] { return held() == 1; }));
+  CHECK(metric_value(proxy.metrics_text(), "lockstep_proxy_queue_full_total",
+                     {{"namespace", "ns"}, {"route", "pool"}}) == 0);
+  TestBackend backend("late");
+  scaler.set_table(pool_route(2, "gone.example.com", {backend.port()}));
+  CHECK(next.get().status == 200);
 }
 
 TEST_CASE("additional destinations: 60/30/10 is exact in every 10 consecutive requests") {
