@@ -29,6 +29,13 @@ void add_document(const nlohmann::json& doc, std::string_view default_ns, Manife
     for (const auto& item : doc["items"]) add_document(item, default_ns, out, depth + 1);
     return;
   }
+  // A document with none of apiVersion, kind and metadata is not a Kubernetes object (a program
+  // config or Helm values file next to the manifests): not ours, like other kinds.
+  if (doc.is_object() && !doc.contains("apiVersion") && !doc.contains("kind") &&
+      !doc.contains("metadata")) {
+    ++out.ignored;
+    return;
+  }
   ParsedObject parsed = parse_object(doc, default_ns);
   if (parsed.ignored) {
     ++out.ignored;

@@ -86,6 +86,10 @@ TEST_CASE("the MangoPress example serves its route in standalone mode") {
   auto [status, body] = scaler.admin_get("/v1/routes/mangopress/recommender");
   CHECK(status == 200);
   CHECK(body["problems"].empty());
+  // Nothing in the example folder is reported as malformed (standalone/scaler.yaml, the
+  // scaler's own config, sits among the manifests and is not a Kubernetes object).
+  CHECK(scaler.admin_raw("/metrics").second.find("lockstep_scaler_objects_invalid_total{") ==
+        std::string::npos);
 }
 
 TEST_CASE("edits are picked up, a broken file keeps its last good objects") {

@@ -316,6 +316,13 @@ metadata: {name: c}
   CHECK(c.invalid_keys[0].second.str() == "other/b");
   CHECK(c.ignored == 1);
 
+  // A program config next to the manifests is not a Kubernetes object: ignored, no error; a
+  // document that looks like an object but lacks its kind is still an error.
+  auto config = parse_manifest("keda:\n  listen: 127.0.0.1:9090\n---\nmetadata: {name: x}\n", "shop");
+  CHECK(config.ignored == 1);
+  REQUIRE(config.errors.size() == 1);
+  CHECK(config.errors[0].field == "kind");
+
   auto broken = parse_manifest("kind: Service\n  metadata: [\n", "shop");
   CHECK_FALSE(broken.yaml_error.empty());
   CHECK(broken.objects.empty());
