@@ -381,6 +381,7 @@ void Reporter::open(Link& link) {
   v1::ReportRequest hello;
   hello.mutable_hello()->set_proxy_id(identity_.proxy_id);
   hello.mutable_hello()->set_boot_epoch(identity_.boot_epoch);
+  hello.mutable_hello()->set_fleet(settings_.fleet);
   hello.mutable_hello()->set_history_granularity_ms(static_cast<uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(settings_.history_granularity).count()));
   link.queue.push_back(std::move(hello));

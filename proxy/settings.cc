@@ -1,5 +1,6 @@
 #include "proxy/settings.h"
 
+#include "common/dns_name.h"
 #include "common/duration.h"
 
 #include <yaml-cpp/yaml.h>
@@ -157,6 +158,24 @@ const std::vector<KeyDef>& key_defs() {
                      }
                    }
                    s.proxy_id = id;
+                   return "";
+                 }});
+    d.push_back({"fleet", "\"namespace/name\" of this proxy fleet (its Deployment), for proxyFleet triggers",
+                 false, [](ProxySettings& s, const std::vector<std::string>& v) -> std::string {
+                   const std::string f = one(v);
+                   if (f.empty()) {
+                     s.fleet.clear();
+                     return "";
+                   }
+                   const auto slash = f.find('/');
+                   if (slash == std::string::npos) return "not namespace/name";
+                   if (!is_dns1123_label(std::string_view(f).substr(0, slash))) {
+                     return "namespace \"" + f.substr(0, slash) + "\" is not a DNS-1123 label";
+                   }
+                   if (!is_dns1123_subdomain(std::string_view(f).substr(slash + 1))) {
+                     return "name \"" + f.substr(slash + 1) + "\" is not a DNS-1123 subdomain";
+                   }
+                   s.fleet = f;
                    return "";
                  }});
     d.push_back({"scalers", "scaler replicas host:port (list, or comma-separated as a flag)", true,

@@ -26,6 +26,9 @@ struct ProxySettings {
   uint32_t workers = 0;
   // proxyId: stable name in reports (the pod name); empty = $POD_NAME, else the host name.
   std::string proxy_id;
+  // fleet: "namespace/name" of the proxies' Deployment, sent in Hello so that a proxyFleet
+  // trigger scales this fleet on its own load; empty = counted toward every fleet.
+  std::string fleet;
 
   // scalers: static list of scaler replicas ("host:port"); scalerDns: "name:port" whose A/AAAA
   // records name the replicas (re-resolved every scalerResolveInterval). One of them is required.

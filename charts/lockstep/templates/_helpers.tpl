@@ -259,6 +259,7 @@ The programs' YAML config files. The key names follow docs/configuration.md; `sc
       "adminListen" (printf "0.0.0.0:%d" (int .Values.proxy.ports.admin))
       "scalerDns" (printf "%s:%d" (include "lockstep.scaler.headlessFQDN" .) (int .Values.scaler.ports.ingest))
       "logLevel" .Values.proxy.logLevel
+      "fleet" (printf "%s/%s" .Release.Namespace (include "lockstep.proxy.fullname" .))
       "timeouts" (dict "shutdownDelay" .Values.proxy.shutdownDelay "drain" .Values.proxy.drainTimeout) -}}
 {{- /* A container sees every core of its node; with a CPU limit, run one worker per limited core. */ -}}
 {{- with (dig "limits" "cpu" "" .Values.proxy.resources) -}}

@@ -79,7 +79,8 @@ TEST_CASE("a held request shows in the real aggregator at once and leaves when r
   SystemClock clock;
   TestBackend backend("cart");
   RealScaler scaler(clock, 0);
-  ProxyHarness proxy({scaler.server.address()}, clock);
+  ProxyHarness proxy({scaler.server.address()}, clock,
+                     [](ProxySettings& s) { s.fleet = "shop/edge-proxy"; });
   scaler.server.set_table(table(1, {}));
   REQUIRE(proxy.wait_applied(1));
   REQUIRE(wait_until([&] { return proxy.reporter().healthy_count() == 1; }));
@@ -89,6 +90,10 @@ TEST_CASE("a held request shows in the real aggregator at once and leaves when r
   });
   REQUIRE(wait_until([&] { return scaler.held("shop/cart") == 1; }));
   CHECK(scaler.total("shop/cart", "cart") == 1);
+  // The fleet named in the proxy's Hello carries its load (a proxyFleet trigger reads it).
+  const auto fleets = scaler.aggregator.connected_proxies();
+  REQUIRE(fleets.size() == 1);
+  CHECK(fleets[0].fleet == "shop/edge-proxy");
   scaler.server.set_table(table(2, {backend.port()}));
   CHECK(pending.get().status == 200);
   CHECK(wait_until([&] { return scaler.held("shop/cart") == 0; }));

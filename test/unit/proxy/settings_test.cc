@@ -74,6 +74,24 @@ TEST_CASE("scalers or scalerDns exactly one") {
   CHECK(both.errors[0].rfind("scalerDns:", 0) == 0);
 }
 
+TEST_CASE("fleet is namespace/name with Kubernetes name rules") {
+  auto ok = load_settings_from("fleet: shop/edge-proxy\n", {"--scalers=a:1"});
+  REQUIRE(ok.errors.empty());
+  CHECK(ok.settings->fleet == "shop/edge-proxy");
+  auto unset = load_settings_from("", {"--scalers=a:1"});
+  REQUIRE(unset.errors.empty());
+  CHECK(unset.settings->fleet.empty());
+  auto no_slash = load_settings_from("", {"--scalers=a:1", "--fleet=edge"});
+  REQUIRE(no_slash.errors.size() == 1);
+  CHECK(no_slash.errors[0] == "fleet: not namespace/name");
+  auto bad_ns = load_settings_from("", {"--scalers=a:1", "--fleet=Shop/edge"});
+  REQUIRE(bad_ns.errors.size() == 1);
+  CHECK(bad_ns.errors[0] == "fleet: namespace \"Shop\" is not a DNS-1123 label");
+  auto bad_name = load_settings_from("", {"--scalers=a:1", "--fleet=shop/edge_proxy"});
+  REQUIRE(bad_name.errors.size() == 1);
+  CHECK(bad_name.errors[0] == "fleet: name \"edge_proxy\" is not a DNS-1123 subdomain");
+}
+
 TEST_CASE("malformed YAML is reported as a config error") {
   auto r = load_settings_from("listen: [unclosed\n", {"--scalers=a:1"});
   REQUIRE_FALSE(r.errors.empty());
