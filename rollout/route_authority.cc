@@ -272,7 +272,8 @@ void RouteAuthority::sync_catalogue(const ClusterView& view) {
           if (w.find("\"rolloutAware\"") != std::string::npos) continue;  // read by this module
           log_.info("trigger metadata warning", {{"object", key.str()}, {"warning", w}});
         }
-        specs.push_back(std::move(*results[i].spec));
+        // A proxyFleet trigger scales the proxies themselves: it routes nothing.
+        if (!results[i].spec->is_fleet()) specs.push_back(std::move(*results[i].spec));
       } else if (results[i].error) {
         report_error(ObjectError{"ScaledObject", key.ns, key.name,
                                  "spec.triggers[" + std::to_string(index[i]) + "].metadata." +

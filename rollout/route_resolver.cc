@@ -458,6 +458,7 @@ TriggerSpecs parse_lockstep_triggers(const ClusterView& view, const TriggerOwner
       if (!ownership.owns(t)) continue;
       auto parsed = scaler::parse_trigger_metadata(key.ns, key.name, t.metadata);
       if (parsed.spec) {
+        if (parsed.spec->is_fleet()) continue;  // scales the proxies themselves: routes nothing
         out[key].push_back(std::move(*parsed.spec));
       } else if (errors && parsed.error) {
         errors->push_back(ObjectError{"ScaledObject", key.ns, key.name,

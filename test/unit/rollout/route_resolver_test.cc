@@ -364,6 +364,27 @@ spec:
   CHECK(r.routes.empty());
 }
 
+TEST_CASE("a proxyFleet trigger (the proxies' own ScaledObject) routes nothing and is no problem") {
+  World w;
+  w.load(R"(
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: lockstep-proxy}
+spec:
+  scaleTargetRef: {name: lockstep-proxy}
+  triggers:
+    - type: external
+      metadata:
+        scalerAddress: lockstep-scaler.lockstep-system.svc.cluster.local:9090
+        proxyFleet: shop/lockstep-proxy
+        scalingMetric: concurrency
+        targetValue: "200"
+)");
+  Resolution r = w.resolve();
+  CHECK(r.table.routes_size() == 0);
+  CHECK(r.routes.empty());
+}
+
 TEST_CASE("two routes claiming the same host and prefix: the first key keeps it") {
   World w;
   const char* so = R"(
