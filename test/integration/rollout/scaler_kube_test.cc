@@ -113,6 +113,29 @@ void set_split(kube::KubeClient& client, uint64_t generation, int canary_weight)
   REQUIRE_MESSAGE(r.ok(), r.error);
 }
 
+// Ten seconds of steady traffic to shop/web's stable and canary series (requests per second
+// each), one report per second, then one more second so the last bucket is complete.
+void report_ten_seconds(keda::FakeProxy& proxy, ManualClock& clock, uint32_t stable, uint32_t canary,
+                        int stable_rps, int canary_rps) {
+  for (int second = 1; second <= 10; ++second) {
+    clock.advance(1s);
+    proxy.count(stable, stable_rps * second);
+    proxy.count(canary, canary_rps * second);
+    REQUIRE(proxy.wait_ack(proxy.flush(), 5s));
+  }
+  clock.advance(1s);
+}
+
+// KEDA asking about shop/web with the lockstep trigger.
+keda::KedaOptions web_keda(const std::string& address) {
+  keda::KedaOptions ko;
+  ko.address = address;
+  ko.ns = "shop";
+  ko.name = "web";
+  ko.triggers = {{kTrigger}};
+  return ko;
+}
+
 }  // namespace
 
 TEST_CASE("the route table follows creates, updates and deletes of the objects") {
@@ -357,20 +380,8 @@ TEST_CASE("KEDA's answers follow the Rollout: rolloutAware requestRate") {
   const uint32_t s = proxy.define("shop/web", "web-stable");
   const uint32_t c = proxy.define("shop/web", "web-canary");
   REQUIRE(proxy.wait_ack(proxy.flush(), 5s));
-  for (int second = 1; second <= 10; ++second) {
-    clock.advance(1s);
-    proxy.count(s, 40 * second);
-    proxy.count(c, 60 * second);
-    REQUIRE(proxy.wait_ack(proxy.flush(), 5s));
-  }
-  clock.advance(1s);
-
-  keda::KedaOptions ko;
-  ko.address = scaler.keda_address();
-  ko.ns = "shop";
-  ko.name = "web";
-  ko.triggers = {{kTrigger}};
-  keda::KedaClient keda(ko);
+  report_ten_seconds(proxy, clock, s, c, 40, 60);
+  keda::KedaClient keda(web_keda(scaler.keda_address()));
   REQUIRE(keda.reconcile().ok());
 
   // What the scaler itself measures per backend (the same reads the computation makes).
@@ -542,20 +553,8 @@ TEST_CASE("a trigger known only from KEDA's metadata is answered before any watc
   const uint32_t s = proxy.define("shop/web", "web-stable");
   const uint32_t c = proxy.define("shop/web", "web-canary");
   REQUIRE(proxy.wait_ack(proxy.flush(), 5s));
-  for (int second = 1; second <= 10; ++second) {
-    clock.advance(1s);
-    proxy.count(s, 400 * second);
-    proxy.count(c, 100 * second);
-    REQUIRE(proxy.wait_ack(proxy.flush(), 5s));
-  }
-  clock.advance(1s);
-
-  keda::KedaOptions ko;
-  ko.address = scaler.keda_address();
-  ko.ns = "shop";
-  ko.name = "web";
-  ko.triggers = {{kTrigger}};
-  keda::KedaClient keda(ko);
+  report_ten_seconds(proxy, clock, s, c, 400, 100);
+  keda::KedaClient keda(web_keda(scaler.keda_address()));
   REQUIRE(keda.reconcile().ok());
   keda::PollResult p = keda.poll();
   REQUIRE(!p.triggers[0].error);
