@@ -19,17 +19,6 @@ void add(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Labe
   f.metric.push_back(std::move(m));
 }
 
-const char* role_label(v1::Role r) {
-  switch (r) {
-    case v1::ROLE_STABLE:
-      return "stable";
-    case v1::ROLE_CANARY:
-      return "canary";
-    default:
-      return "other";
-  }
-}
-
 }  // namespace
 
 std::vector<prometheus::MetricFamily> RouteCollector::Collect() const {
@@ -55,7 +44,7 @@ std::vector<prometheus::MetricFamily> RouteCollector::Collect() const {
     const std::string name = key.substr(slash + 1);
     for (const auto& b : view.route->backends()) {
       std::vector<prometheus::ClientMetric::Label> labels = {
-          {"namespace", ns}, {"route", name}, {"backend", b.service()}, {"role", role_label(b.role())}};
+          {"namespace", ns}, {"route", name}, {"backend", b.service()}, {"role", std::string(role_name(b.role()))}};
       add(weight, labels, b.weight());
       add(endpoints, labels, b.endpoints_size());
     }

@@ -210,6 +210,17 @@ RolloutContext rollout_context(const Rollout& ro) {
 
 // The table ------------------------------------------------------------------------------------
 
+std::string_view role_name(v1::Role role) {
+  switch (role) {
+    case v1::ROLE_STABLE:
+      return "stable";
+    case v1::ROLE_CANARY:
+      return "canary";
+    default:
+      return "other";
+  }
+}
+
 uint64_t route_table_version(const v1::RouteTable& table) {
   // Only the routes count. A table without version and generation (a fresh build) serializes
   // as its routes alone, so it is hashed without a copy.

@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lockstep/v1/routes.pb.h"
@@ -93,6 +94,9 @@ Resolution resolve_routes(const ClusterView& view, const TriggerSpecs& specs, Sp
 
 // 64-bit content hash of the table (every field but version and generation), never 0.
 uint64_t route_table_version(const v1::RouteTable& table);
+
+// A backend's role as the `role` label and the admin JSON spell it: "stable", "canary", "other".
+std::string_view role_name(v1::Role role);
 
 // The ready endpoints of `service` in `ns` for the trigger's port (number or name), resolved
 // through the Service's ports to the EndpointSlices' ports. Sorted, unique. `problem` is set when

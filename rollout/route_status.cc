@@ -15,17 +15,6 @@ HttpResponse json_response(int status, const ordered_json& body) {
   return HttpResponse{status, "application/json", body.dump() + "\n"};
 }
 
-std::string role_name(v1::Role r) {
-  switch (r) {
-    case v1::ROLE_STABLE:
-      return "stable";
-    case v1::ROLE_CANARY:
-      return "canary";
-    default:
-      return "other";
-  }
-}
-
 constexpr size_t kMaxPendingListed = 50;
 
 }  // namespace
@@ -95,7 +84,7 @@ HttpResponse RouteStatus::one(const std::string& ns, const std::string& name) co
     body["maxWeight"] = view.route->max_weight();
     for (const auto& b : view.route->backends()) {
       backends.push_back({{"service", b.service()},
-                          {"role", role_name(b.role())},
+                          {"role", std::string(role_name(b.role()))},
                           {"weight", b.weight()},
                           {"endpoints", b.endpoints_size()}});
     }
