@@ -2,12 +2,16 @@
 
 // Helpers shared by lockstep-proxy's fuzz targets.
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
+
+#include "proxy/http_parse.h"
 
 namespace lockstep::proxy::fuzz {
 
@@ -56,6 +60,25 @@ inline bool clean_head(std::string_view head) {
     if (c == '\0') return false;
   }
   return head.size() >= 4 && head.substr(head.size() - 4) == "\r\n\r\n";
+}
+
+// Reads a message body through the relay's parse step, `N` bytes at a time, feeding input as the
+// parser asks for it; ends the message as a closed connection would when the input runs out.
+template <bool isRequest, size_t N>
+void drain_body(boost::beast::flat_buffer& b, http::parser<isRequest, http::buffer_body>& p, Feeder& feed,
+                boost::system::error_code& ec, char (&chunk)[N]) {
+  size_t starved = kNotStarved;
+  while (!ec && !p.is_done()) {
+    p.get().body().data = chunk;
+    p.get().body().size = N;
+    if (parse_body(b, p, N, ec, starved) == Parsed::kNeedInput) {
+      if (!feed.more()) {
+        on_stream_end(p, ec);
+        return;
+      }
+      feed.feed(b);
+    }
+  }
 }
 
 }  // namespace lockstep::proxy::fuzz

@@ -111,17 +111,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // The body, through the relay's parse step with a small buffer.
   char body[97];
-  size_t starved = kNotStarved;
-  while (!ec && !p.is_done()) {
-    p.get().body().data = body;
-    p.get().body().size = sizeof body;
-    if (parse_body(b, p, sizeof body, ec, starved) == Parsed::kNeedInput) {
-      if (!feed.more()) {
-        on_stream_end(p, ec);
-        break;
-      }
-      feed.feed(b);
-    }
-  }
+  drain_body(b, p, feed, ec, body);
   return 0;
 }

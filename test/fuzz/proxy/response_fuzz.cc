@@ -55,17 +55,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check(again.get().keep_alive() == keep || client_version < 11, "keep-alive as decided");
 
   char body[113];
-  size_t starved = kNotStarved;
-  while (!ec && !p.is_done()) {
-    p.get().body().data = body;
-    p.get().body().size = sizeof body;
-    if (parse_body(b, p, sizeof body, ec, starved) == Parsed::kNeedInput) {
-      if (!feed.more()) {
-        on_stream_end(p, ec);
-        break;
-      }
-      feed.feed(b);
-    }
-  }
+  drain_body(b, p, feed, ec, body);
   return 0;
 }
