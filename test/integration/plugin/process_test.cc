@@ -39,6 +39,16 @@ std::string socket_of(const std::string& handshake) {
   return m[1].str();
 }
 
+// A connection to the plugin's unix socket, as the host opens it.
+int connect_to(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
 TEST_CASE("without the magic cookie it says it is a plugin and exits 1") {
   const ProcessResult r = run_process({LOCKSTEP_PLUGIN_BINARY}, {{"ARGO_ROLLOUTS_RPC_PLUGIN", "metricprovider"}},
                                       std::chrono::seconds(10), true);
@@ -82,11 +92,7 @@ TEST_CASE("the end of the host's connection ends the process") {
   Child plugin({LOCKSTEP_PLUGIN_BINARY}, env);
   std::string line;
   REQUIRE(plugin.read_line(line, std::chrono::seconds(10)));
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, socket_of(line).c_str(), sizeof addr.sun_path - 1);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const int fd = connect_to(socket_of(line));
   ::close(fd);
   CHECK(plugin.wait(std::chrono::seconds(10)) == 0);
   CHECK(std::filesystem::is_empty(dir.path));
@@ -99,11 +105,7 @@ TEST_CASE("garbage instead of yamux ends the session, not the machine") {
   Child plugin({LOCKSTEP_PLUGIN_BINARY}, env);
   std::string line;
   REQUIRE(plugin.read_line(line, std::chrono::seconds(10)));
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, socket_of(line).c_str(), sizeof addr.sun_path - 1);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const int fd = connect_to(socket_of(line));
   const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   REQUIRE(::write(fd, junk, sizeof junk - 1) > 0);
   char buf[64];
