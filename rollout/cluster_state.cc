@@ -50,8 +50,34 @@ void ClusterState::changed() {
   if (on_change_) on_change_();
 }
 
+void ClusterState::note_locked(ObjectKind kind, const ObjectKey& key) {
+  if (changes_.relisted) return;  // everything is resolved again anyway
+  switch (kind) {
+    case ObjectKind::kScaledObject:
+      changes_.scaled_objects.insert(key);
+      break;
+    case ObjectKind::kRollout:
+      changes_.rollouts.insert(key);
+      break;
+    case ObjectKind::kService:
+      changes_.services.insert(key);
+      break;
+    case ObjectKind::kEndpointSlice: {
+      // Recorded as the Service the slice belongs to.
+      auto it = endpoint_slices_.find(key);
+      if (it != endpoint_slices_.end() && !it->second.service_name.empty()) {
+        changes_.services.insert({key.ns, it->second.service_name});
+      }
+      break;
+    }
+  }
+}
+
 void ClusterState::upsert_locked(AnyObject object) {
-  switch (kind_of(object)) {
+  const ObjectKind kind = kind_of(object);
+  const ObjectKey key = meta_of(object).key();
+  note_locked(kind, key);  // before: an EndpointSlice's old Service
+  switch (kind) {
     case ObjectKind::kScaledObject: {
       auto& so = std::get<ScaledObject>(object);
       scaled_objects_.insert_or_assign(so.meta.key(), std::move(so));
@@ -69,16 +95,17 @@ void ClusterState::upsert_locked(AnyObject object) {
     }
     case ObjectKind::kEndpointSlice: {
       auto& es = std::get<EndpointSlice>(object);
-      const ObjectKey key = es.meta.key();
       remove_locked(ObjectKind::kEndpointSlice, key);  // its service label may have changed
       if (!es.service_name.empty()) slices_by_service_[{key.ns, es.service_name}].insert(key);
       endpoint_slices_.emplace(key, std::move(es));
       break;
     }
   }
+  if (kind == ObjectKind::kEndpointSlice) note_locked(kind, key);  // after: its new Service
 }
 
 void ClusterState::remove_locked(ObjectKind kind, const ObjectKey& key) {
+  note_locked(kind, key);
   switch (kind) {
     case ObjectKind::kScaledObject:
       scaled_objects_.erase(key);
@@ -107,6 +134,8 @@ void ClusterState::replace(ObjectKind kind, const std::string& scope,
                            std::vector<AnyObject> objects, const std::vector<ObjectKey>& keep) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // A whole kind is replaced: the route authority resolves everything (its full rebuild).
+    changes_ = ClusterChanges::everything();
     switch (kind) {
       case ObjectKind::kScaledObject:
       case ObjectKind::kRollout:

@@ -24,8 +24,27 @@ struct ClusterView {
   const std::map<ObjectKey, std::set<ObjectKey>>& slices_by_service;
 };
 
+// What changed in the model since the last drain: the keys a resolver must look at again. A
+// Service key stands for the Service and for every EndpointSlice labelled with its name (before
+// and after the change). `relisted`: a source replaced a whole kind (first list, relist after
+// 410, manifest reload), so everything is resolved again and the key sets are left empty.
+struct ClusterChanges {
+  bool relisted = false;
+  std::set<ObjectKey> scaled_objects;
+  std::set<ObjectKey> rollouts;
+  std::set<ObjectKey> services;
+  static ClusterChanges everything() {
+    ClusterChanges c;
+    c.relisted = true;
+    return c;
+  }
+  bool empty() const {
+    return !relisted && scaled_objects.empty() && rollouts.empty() && services.empty();
+  }
+};
+
 // The in-memory model every source feeds (an ObjectSink). Thread-safe; each change bumps a
-// revision and calls the change callback outside the lock.
+// revision, is recorded in the change journal, and calls the change callback outside the lock.
 class ClusterState : public ObjectSink {
  public:
   using InvalidReporter = std::function<void(const ObjectError&)>;
@@ -45,6 +64,16 @@ class ClusterState : public ObjectSink {
     ClusterView view{scaled_objects_, rollouts_, services_, endpoint_slices_, slices_by_service_};
     return reader(view);
   }
+  // Like read(), and hands `reader` the changes since the last drain, then forgets them (one
+  // consumer: the route authority). Starts with `relisted` set.
+  template <class Reader>
+  auto drain(Reader&& reader) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ClusterView view{scaled_objects_, rollouts_, services_, endpoint_slices_, slices_by_service_};
+    ClusterChanges changes = std::move(changes_);
+    changes_ = ClusterChanges{};
+    return reader(view, changes);
+  }
   uint64_t revision() const { return revision_.load(std::memory_order_acquire); }
   size_t size(ObjectKind kind) const;
 
@@ -60,6 +89,7 @@ class ClusterState : public ObjectSink {
   void upsert_locked(AnyObject object);
   void remove_locked(ObjectKind kind, const ObjectKey& key);
   void changed();
+  void note_locked(ObjectKind kind, const ObjectKey& key);
 
   Logger log_;
   std::function<void()> on_change_;
@@ -72,6 +102,7 @@ class ClusterState : public ObjectSink {
   std::map<ObjectKey, Service> services_;                    // guarded by mu_
   std::map<ObjectKey, EndpointSlice> endpoint_slices_;       // guarded by mu_
   std::map<ObjectKey, std::set<ObjectKey>> slices_by_service_;  // guarded by mu_
+  ClusterChanges changes_ = ClusterChanges::everything();  // guarded by mu_
   std::atomic<uint64_t> revision_{0};  // release on change, acquire by readers of revision()
 };
 

@@ -17,10 +17,9 @@ scaler::MetricReading RolloutAwareComputation::read(const scaler::TriggerSpec& s
   if (spec.metric != scaler::ScalingMetric::kRequestRate || !wants_rollout_aware(spec)) return base;
   const RouteAuthority* authority = authority_.load(std::memory_order_acquire);
   if (!authority) return base;
-  const auto contexts = authority->rollout_contexts();
-  auto it = contexts->find(route.key());
-  if (it == contexts->end() || it->second.promoted) return base;
-  const RolloutContext& ctx = it->second;
+  const std::optional<RolloutContext> found = authority->rollout_context(route.key());
+  if (!found || found->promoted) return base;
+  const RolloutContext& ctx = *found;
   const int64_t now = clock().unix_ms();
   const auto window = static_cast<uint32_t>(spec.window.count());
   double stable = 0, canary = 0;

@@ -12,7 +12,7 @@ namespace lockstep::rollout {
 // Argo's split of N gives both the stable and the canary side enough replicas for the traffic
 // each actually receives (rollout_aware_replicas; docs/rollout-aware-metrics.md). Every other
 // trigger, and a route that is not in a canary, reads as the base computation. Reads are
-// lock-free except one short mutex to copy the authority's context pointer.
+// lock-free except one short mutex to copy the route's context from the authority.
 class RolloutAwareComputation final : public scaler::MetricComputation {
  public:
   explicit RolloutAwareComputation(const Clock& clock) : MetricComputation(clock) {}

@@ -26,8 +26,9 @@ RolloutAwareness::RolloutAwareness(RolloutSettings settings, Dependencies deps, 
                                                 log_.child("routes"));
   if (deps.proxies) authority_->set_proxy_status(deps.proxies);
   service_ = std::make_unique<RouteService>(log_.child("route-service"), m);
-  authority_->add_listener(
-      [svc = service_.get()](std::shared_ptr<const v1::RouteTable> t) { svc->publish(std::move(t)); });
+  authority_->add_listener([svc = service_.get()](std::shared_ptr<const RouteTableSnapshot> t) {
+    svc->publish(std::shared_ptr<const std::string>(t, &t->wire));  // keeps the snapshot alive
+  });
   status_ = std::make_unique<RouteStatus>(*authority_);
   collector_ = std::make_shared<RouteCollector>(*authority_);
 }

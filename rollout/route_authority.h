@@ -9,13 +9,14 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
+#include <optional>
 #include <vector>
 
 #include "aggregator/aggregator.h"
 #include "common/log.h"
 #include "lockstep/v1/routes.pb.h"
 #include "rollout/cluster_state.h"
+#include "rollout/route_ledger.h"
 #include "rollout/route_resolver.h"
 #include "scaler/trigger_catalogue.h"
 
@@ -38,7 +39,9 @@ struct AppliedStatus {
 };
 
 // The route authority of one scaler replica: rebuilds the route table whenever the cluster model
-// changes (coalescing bursts: changes during a build are folded into the next one), feeds the
+// changes (coalescing bursts: changes during a build are folded into the next one), incrementally:
+// only the routes that read a changed object are resolved again (RouteLedger), and a relist
+// resolves everything (the full rebuild, which gives the same table). It feeds the
 // scaler's trigger catalogue (triggers, backend roles), publishes every new table version to its
 // listeners (the route service), and remembers recent versions to tell which proxies apply which
 // split. Publishes nothing before every source has synced, so a restarting replica never sends
@@ -49,7 +52,7 @@ class RouteAuthority {
     TriggerOwnership ownership;
     size_t version_history = 64;  // table versions remembered for proxy acks
   };
-  using Listener = std::function<void(std::shared_ptr<const v1::RouteTable>)>;
+  using Listener = std::function<void(std::shared_ptr<const RouteTableSnapshot>)>;
   using ProxyStatusFn = std::function<std::vector<aggregator::ProxyStatus>()>;
   using SyncedFn = std::function<bool()>;
 
@@ -70,18 +73,21 @@ class RouteAuthority {
 
   void start();
   void stop();
-  // Builds now on the calling thread (tests, benchmarks). Returns true if the version changed.
+  // Builds now on the calling thread (tests, benchmarks), from the changes since the last build.
+  // Returns true if the version changed.
   bool rebuild();
+  // Resolves every route again (what a relist does): the same table as rebuild() would give.
+  bool rebuild_full();
 
   // True once a table was built after every source synced.
   bool synced() const;
   // The current table (null before synced()).
-  std::shared_ptr<const v1::RouteTable> table() const;
+  std::shared_ptr<const RouteTableSnapshot> table() const;
 
   struct RouteView {
     RouteInfo info;
-    std::shared_ptr<const v1::RouteTable> table;
-    const v1::Route* route = nullptr;  // into *table; null when not routed
+    std::shared_ptr<const RouteTableSnapshot> table;
+    std::shared_ptr<const v1::Route> route;  // null when not routed
   };
   // A route's info and its place in the current table; false when the route is unknown.
   bool route(const std::string& key, RouteView& out) const;
@@ -92,24 +98,26 @@ class RouteAuthority {
   std::vector<aggregator::ProxyStatus> proxies() const {
     return proxy_status_ ? proxy_status_() : std::vector<aggregator::ProxyStatus>{};
   }
-  // Per route, the Rollout's step state (for the rollout-aware metric). Never null.
-  std::shared_ptr<const std::map<std::string, RolloutContext>> rollout_contexts() const;
+  // The Rollout's step state of a routed route (for the rollout-aware metric); empty when the
+  // route is not routed or its target is not a Rollout.
+  std::optional<RolloutContext> rollout_context(const std::string& key) const;
   uint64_t builds() const;
+  // Routes resolved again by the last build (all of them after a relist).
+  size_t last_resolved() const;
 
  private:
-  // Route key -> fingerprint of its split (the route without endpoints).
-  using Fingerprints = std::unordered_map<std::string, uint64_t>;
-  struct Published {
-    std::shared_ptr<const v1::RouteTable> table;
-    std::shared_ptr<const std::map<std::string, RouteInfo>> routes;
-    std::shared_ptr<const Fingerprints> fingerprints;
-    std::shared_ptr<const std::map<std::string, RolloutContext>> contexts;
-    std::map<std::string, size_t> index;  // key -> position in table->routes()
+  // A route as published, with the builds since which it has been in the table with its
+  // current split (a proxy applies the split if it applies a table of that build or later).
+  struct PublishedRoute {
+    std::shared_ptr<const ResolvedRoute> resolved;
+    uint64_t split_since = 0;
   };
 
   void run();
-  void sync_catalogue(const ClusterView& view);
-  void report(const Resolution& resolution);
+  bool build(bool full);
+  void sync_catalogue(const ClusterView& view, const ClusterChanges& changes);
+  void sync_triggers(const ObjectKey& key, const ScaledObject* so);
+  void report(const std::string& key, const ResolvedRoute* route);
 
   ClusterState& state_;
   scaler::TriggerCatalogue* catalogue_;
@@ -123,6 +131,7 @@ class RouteAuthority {
   // when the thread is not running), serialised by build_mu_.
   std::mutex build_mu_;
   SplitMemory memory_;
+  RouteLedger ledger_;
   TriggerSpecs specs_;
   std::map<ObjectKey, std::vector<std::map<std::string, std::string>>> trigger_metadata_;
   std::map<std::string, std::vector<std::string>> problems_;  // last logged, per route
@@ -135,8 +144,11 @@ class RouteAuthority {
   bool stopping_ = false;  // guarded by mu_
   bool synced_ = false;    // guarded by mu_
   uint64_t builds_ = 0;    // guarded by mu_
-  Published current_;      // guarded by mu_
-  std::deque<std::pair<uint64_t, std::shared_ptr<const Fingerprints>>> history_;  // by mu_
+  size_t last_resolved_ = 0;                             // guarded by mu_
+  std::shared_ptr<const RouteTableSnapshot> snapshot_;  // guarded by mu_
+  std::map<std::string, PublishedRoute> published_;     // every route by key; guarded by mu_
+  // Published table versions and the build that made each, newest last; guarded by mu_.
+  std::deque<std::pair<uint64_t, uint64_t>> history_;
   std::vector<Listener> listeners_;  // guarded by mu_ (called outside it)
   std::thread thread_;
 };

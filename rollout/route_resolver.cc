@@ -71,6 +71,8 @@ const SplitMemory::Entry& SplitMemory::observe(const std::string& key, const std
   return e;
 }
 
+void SplitMemory::forget(const std::string& key) { entries_.erase(key); }
+
 void SplitMemory::forget_except(const std::vector<std::string>& keys) {
   std::set<std::string> keep(keys.begin(), keys.end());
   for (auto it = entries_.begin(); it != entries_.end();) {
@@ -221,29 +223,89 @@ std::string_view role_name(v1::Role role) {
   }
 }
 
-uint64_t route_table_version(const v1::RouteTable& table) {
-  // Only the routes count. A table without version and generation (a fresh build) serializes
-  // as its routes alone, so it is hashed without a copy.
-  const v1::RouteTable* routes_only = &table;
-  v1::RouteTable copy;
-  if (table.version() != 0 || table.generation() != 0) {
-    copy.mutable_routes()->CopyFrom(table.routes());
-    routes_only = &copy;
-  }
+std::string serialize_deterministic(const google::protobuf::MessageLite& message) {
   std::string bytes;
-  bytes.reserve(routes_only->ByteSizeLong());
+  bytes.reserve(message.ByteSizeLong());
   {
     google::protobuf::io::StringOutputStream out(&bytes);
     google::protobuf::io::CodedOutputStream coded(&out);
     coded.SetSerializationDeterministic(true);
-    routes_only->SerializeToCodedStream(&coded);
+    message.SerializeToCodedStream(&coded);
   }
+  return bytes;
+}
+
+namespace {
+
+uint64_t sha256_64(const void* data, size_t size) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
+  EVP_Digest(data, size, digest, &len, EVP_sha256(), nullptr);
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | digest[i];
+  return v;
+}
+
+// FNV-1a over the fields of a route that make its split (everything but endpoints).
+class Fnv {
+ public:
+  void bytes(std::string_view s) {
+    for (unsigned char c : s) mix(c);
+    mix(0xff);  // terminator: "ab","c" and "a","bc" differ
+  }
+  void number(uint64_t v) {
+    for (int i = 0; i < 8; ++i) mix(static_cast<unsigned char>(v >> (8 * i)));
+  }
+  uint64_t value() const { return h_; }
+
+ private:
+  void mix(unsigned char c) {
+    h_ ^= c;
+    h_ *= 1099511628211ull;
+  }
+  uint64_t h_ = 1469598103934665603ull;
+};
+
+}  // namespace
+
+uint64_t wire_hash(std::string_view wire) { return sha256_64(wire.data(), wire.size()); }
+
+uint64_t combine_route_hashes(const std::vector<uint64_t>& hashes) {
+  // Big-endian bytes, so the version does not depend on the host's byte order.
+  std::string bytes;
+  bytes.reserve(hashes.size() * 8);
+  for (uint64_t h : hashes) {
+    for (int i = 7; i >= 0; --i) bytes.push_back(static_cast<char>(h >> (8 * i)));
+  }
+  const uint64_t v = sha256_64(bytes.data(), bytes.size());
   return v == 0 ? 1 : v;
+}
+
+uint64_t route_table_version(const v1::RouteTable& table) {
+  std::vector<uint64_t> hashes;
+  hashes.reserve(static_cast<size_t>(table.routes_size()));
+  for (const auto& r : table.routes()) hashes.push_back(wire_hash(serialize_deterministic(r)));
+  return combine_route_hashes(hashes);
+}
+
+uint64_t split_fingerprint(const v1::Route& route) {
+  Fnv f;
+  f.bytes(route.key());
+  f.number(static_cast<uint64_t>(route.hosts_size()));
+  for (const auto& h : route.hosts()) f.bytes(h);
+  f.number(static_cast<uint64_t>(route.path_prefixes_size()));
+  for (const auto& p : route.path_prefixes()) f.bytes(p);
+  f.number(route.max_weight());
+  f.number(route.split_generation());
+  f.number(static_cast<uint64_t>(route.backends_size()));
+  for (const auto& b : route.backends()) {
+    f.bytes(b.service());
+    f.number(static_cast<uint64_t>(b.role()));
+    f.number(b.weight());
+  }
+  f.number(static_cast<uint64_t>(route.header_routes_size()));
+  for (const auto& hr : route.header_routes()) f.bytes(serialize_deterministic(hr));
+  return f.value();
 }
 
 namespace {
@@ -256,203 +318,236 @@ struct Weights {
 
 }  // namespace
 
-Resolution resolve_routes(const ClusterView& view, const TriggerSpecs& specs,
-                          SplitMemory& memory) {
-  Resolution out;
-  std::map<std::pair<std::string, std::string>, std::string> claimed;  // (host, prefix) -> key
-  std::vector<std::string> live_keys;
-  for (const auto& [so_key, triggers] : specs) {
-    if (triggers.empty()) continue;
-    auto so_it = view.scaled_objects.find(so_key);
-    if (so_it == view.scaled_objects.end()) continue;
-    const ScaledObject& so = so_it->second;
-    const std::string key = so_key.str();
-    live_keys.push_back(key);
-    RouteInfo& info = out.routes[key];
-    info.key = key;
-    const scaler::TriggerSpec& primary = triggers.front();
+RouteCandidate resolve_route(const ClusterView& view, const ObjectKey& so_key,
+                             const std::vector<scaler::TriggerSpec>& triggers, SplitMemory& memory,
+                             std::vector<ObjectError>* invalid_annotations) {
+  RouteCandidate out;
+  RouteInfo& info = out.info;
+  const std::string key = so_key.str();
+  info.key = key;
+  auto so_it = view.scaled_objects.find(so_key);
+  if (triggers.empty() || so_it == view.scaled_objects.end()) {
+    info.problems.push_back("no ScaledObject with a lockstep trigger");
+    return out;
+  }
+  const ScaledObject& so = so_it->second;
+  const scaler::TriggerSpec& primary = triggers.front();
 
-    std::set<std::string> hosts, prefixes;
-    bool disagree = false;
-    for (const auto& t : triggers) {
-      for (const auto& h : t.hosts) hosts.insert(lower(h));
-      for (const auto& p : t.path_prefixes) prefixes.insert(p);
-      disagree |= t.service != primary.service || t.rollout != primary.rollout ||
-                  t.port != primary.port || t.port_name != primary.port_name;
-    }
-    if (disagree) {
-      info.problems.push_back("triggers disagree on service/rollout/port; the first trigger's are used");
-    }
-    if (prefixes.empty()) prefixes.insert("/");
+  std::set<std::string> hosts, prefixes;
+  bool disagree = false;
+  for (const auto& t : triggers) {
+    for (const auto& h : t.hosts) hosts.insert(lower(h));
+    for (const auto& p : t.path_prefixes) prefixes.insert(p);
+    disagree |= t.service != primary.service || t.rollout != primary.rollout ||
+                t.port != primary.port || t.port_name != primary.port_name;
+  }
+  if (disagree) {
+    info.problems.push_back("triggers disagree on service/rollout/port; the first trigger's are used");
+  }
+  if (prefixes.empty()) prefixes.insert("/");
 
-    // Backends: the Rollout's services, else the trigger's `service`.
-    std::string rollout_name;
-    if (!primary.rollout.empty()) {
-      rollout_name = primary.rollout;
-      if (so.targets_rollout() && so.target.name != rollout_name) {
-        info.problems.push_back("trigger names rollout \"" + rollout_name +
-                                "\" but scaleTargetRef is Rollout \"" + so.target.name +
-                                "\"; the trigger's is used");
-      }
-    } else if (so.targets_rollout()) {
-      rollout_name = so.target.name;
+  // Backends: the Rollout's services, else the trigger's `service`.
+  std::string rollout_name;
+  if (!primary.rollout.empty()) {
+    rollout_name = primary.rollout;
+    if (so.targets_rollout() && so.target.name != rollout_name) {
+      info.problems.push_back("trigger names rollout \"" + rollout_name +
+                              "\" but scaleTargetRef is Rollout \"" + so.target.name +
+                              "\"; the trigger's is used");
     }
-    std::string stable, canary;
-    int64_t max_weight = 100;
-    const Rollout* ro = nullptr;
-    if (!rollout_name.empty()) {
-      auto ro_it = view.rollouts.find({so_key.ns, rollout_name});
-      if (ro_it == view.rollouts.end()) {
-        info.problems.push_back("Rollout " + so_key.ns + "/" + rollout_name + " not found");
-        continue;
-      }
-      ro = &ro_it->second;
-      info.rollout = rollout_context(*ro);
-      stable = info.rollout->stable_service;
-      canary = info.rollout->canary_service;
-      max_weight = info.rollout->max_weight;
-      if (stable.empty()) {
-        if (primary.service.empty()) {
-          info.problems.push_back("Rollout " + so_key.ns + "/" + rollout_name +
-                                  " has no stableService (nor blueGreen.activeService) and the "
-                                  "trigger names no service");
-          continue;
-        }
-        stable = primary.service;
-      }
-      if (canary == stable) canary.clear();
-    } else {
+  } else if (so.targets_rollout()) {
+    rollout_name = so.target.name;
+  }
+  std::string stable, canary;
+  int64_t max_weight = 100;
+  const Rollout* ro = nullptr;
+  if (!rollout_name.empty()) {
+    out.rollout = ObjectKey{so_key.ns, rollout_name};
+    auto ro_it = view.rollouts.find(*out.rollout);
+    if (ro_it == view.rollouts.end()) {
+      info.problems.push_back("Rollout " + so_key.ns + "/" + rollout_name + " not found");
+      return out;
+    }
+    ro = &ro_it->second;
+    info.rollout = rollout_context(*ro);
+    stable = info.rollout->stable_service;
+    canary = info.rollout->canary_service;
+    max_weight = info.rollout->max_weight;
+    if (stable.empty()) {
       if (primary.service.empty()) {
-        info.problems.push_back("the trigger names no service and scaleTargetRef is not a Rollout");
-        continue;
+        info.problems.push_back("Rollout " + so_key.ns + "/" + rollout_name +
+                                " has no stableService (nor blueGreen.activeService) and the "
+                                "trigger names no service");
+        return out;
       }
       stable = primary.service;
     }
-
-    // The split: annotation, else (mid-canary) the Rollout's status weights, else all stable.
-    Weights w;
-    w.stable = max_weight;
-    const Split* split = nullptr;
-    auto ann = so.meta.annotations.find(std::string(kSplitAnnotation));
-    if (ann != so.meta.annotations.end()) {
-      std::string fresh;
-      const SplitMemory::Entry& entry = memory.observe(key, ann->second, &fresh);
-      if (!fresh.empty()) {
-        out.invalid_annotations.push_back(
-            ObjectError{"ScaledObject", so_key.ns, so_key.name,
-                        "metadata.annotations[" + std::string(kSplitAnnotation) + "]", fresh});
-      }
-      if (!entry.error.empty()) {
-        info.problems.push_back("split annotation invalid (" + entry.error + ")" +
-                                (entry.last_good ? "; the last good split is kept" : ""));
-      }
-      if (entry.last_good) {
-        const Split& s = *entry.last_good;
-        const bool matches = s.stable_service == stable && (canary.empty() || s.canary_service == canary);
-        if (!matches) {
-          info.problems.push_back("split annotation names " + s.stable_service + "/" +
-                                  s.canary_service + " but the backends are " + stable + "/" +
-                                  (canary.empty() ? std::string("-") : canary) + "; ignored");
-        } else {
-          split = &s;
-          info.split_source = entry.error.empty() ? "annotation" : "last-good-annotation";
-        }
-      }
+    if (canary == stable) canary.clear();
+  } else {
+    if (primary.service.empty()) {
+      info.problems.push_back("the trigger names no service and scaleTargetRef is not a Rollout");
+      return out;
     }
-    if (split) {
-      if (canary.empty()) canary = split->canary_service;  // a split on a plain Service
-      max_weight = split->max_weight;
-      w.canary = split->canary_weight;
-      for (const auto& d : split->additional) w.additional.emplace_back(d.service, d.weight);
-      w.stable = split->stable_weight();
-      info.desired = *split;
-      info.split_generation = split->generation;
-    } else if (ro && info.rollout && !info.rollout->promoted && !info.rollout->aborted &&
-               ro->status.weights) {
-      const auto& sw = *ro->status.weights;
-      int64_t rest = max_weight - sw.canary.weight;
-      Weights candidate;
-      candidate.canary = sw.canary.weight;
-      bool ok = sw.canary.weight >= 0 && sw.canary.weight <= max_weight && !canary.empty();
-      for (const auto& d : sw.additional) {
-        ok = ok && d.weight >= 0 && !d.service_name.empty();
-        candidate.additional.emplace_back(d.service_name, d.weight);
-        rest -= d.weight;
-      }
-      if (ok && rest >= 0) {
-        candidate.stable = rest;
-        w = std::move(candidate);
-        info.split_source = "rollout-status";
+    stable = primary.service;
+  }
+
+  // The split: annotation, else (mid-canary) the Rollout's status weights, else all stable.
+  Weights w;
+  w.stable = max_weight;
+  const Split* split = nullptr;
+  auto ann = so.meta.annotations.find(std::string(kSplitAnnotation));
+  if (ann != so.meta.annotations.end()) {
+    std::string fresh;
+    const SplitMemory::Entry& entry = memory.observe(key, ann->second, &fresh);
+    if (!fresh.empty() && invalid_annotations) {
+      invalid_annotations->push_back(
+          ObjectError{"ScaledObject", so_key.ns, so_key.name,
+                      "metadata.annotations[" + std::string(kSplitAnnotation) + "]", fresh});
+    }
+    if (!entry.error.empty()) {
+      info.problems.push_back("split annotation invalid (" + entry.error + ")" +
+                              (entry.last_good ? "; the last good split is kept" : ""));
+    }
+    if (entry.last_good) {
+      const Split& s = *entry.last_good;
+      const bool matches = s.stable_service == stable && (canary.empty() || s.canary_service == canary);
+      if (!matches) {
+        info.problems.push_back("split annotation names " + s.stable_service + "/" +
+                                s.canary_service + " but the backends are " + stable + "/" +
+                                (canary.empty() ? std::string("-") : canary) + "; ignored");
       } else {
-        info.problems.push_back("Rollout status.canary.weights are inconsistent; all traffic to stable");
+        split = &s;
+        info.split_source = entry.error.empty() ? "annotation" : "last-good-annotation";
       }
     }
-
-    v1::Route route;
-    route.set_key(key);
-    for (const auto& h : hosts) route.add_hosts(h);
-    for (const auto& p : prefixes) route.add_path_prefixes(p);
-    route.set_max_weight(static_cast<uint32_t>(max_weight));
-    route.set_split_generation(info.split_generation);
-
-    auto add_backend = [&](const std::string& service, v1::Role role, int64_t weight) {
-      v1::Backend* b = route.add_backends();
-      b->set_service(service);
-      b->set_role(role);
-      b->set_weight(static_cast<uint32_t>(std::max<int64_t>(0, weight)));
-      std::string problem;
-      auto endpoints = resolve_endpoints(view, so_key.ns, service, primary.port, primary.port_name,
-                                         &problem);
-      if (!problem.empty()) info.problems.push_back(problem);
-      for (auto& e : endpoints) *b->add_endpoints() = std::move(e);
-    };
-    add_backend(stable, v1::ROLE_STABLE, w.stable);
-    if (!canary.empty()) add_backend(canary, v1::ROLE_CANARY, w.canary);
-    std::sort(w.additional.begin(), w.additional.end());
-    for (const auto& [service, weight] : w.additional) {
-      if (service == stable || service == canary) continue;
-      add_backend(service, v1::ROLE_OTHER, weight);
+  }
+  if (split) {
+    if (canary.empty()) canary = split->canary_service;  // a split on a plain Service
+    max_weight = split->max_weight;
+    w.canary = split->canary_weight;
+    for (const auto& d : split->additional) w.additional.emplace_back(d.service, d.weight);
+    w.stable = split->stable_weight();
+    info.desired = *split;
+    info.split_generation = split->generation;
+  } else if (ro && info.rollout && !info.rollout->promoted && !info.rollout->aborted &&
+             ro->status.weights) {
+    const auto& sw = *ro->status.weights;
+    int64_t rest = max_weight - sw.canary.weight;
+    Weights candidate;
+    candidate.canary = sw.canary.weight;
+    bool ok = sw.canary.weight >= 0 && sw.canary.weight <= max_weight && !canary.empty();
+    for (const auto& d : sw.additional) {
+      ok = ok && d.weight >= 0 && !d.service_name.empty();
+      candidate.additional.emplace_back(d.service_name, d.weight);
+      rest -= d.weight;
     }
-    if (split) {
-      for (const auto& hr : split->header_routes) {
-        v1::HeaderRoute* r = route.add_header_routes();
-        r->set_name(hr.name);
-        r->set_service(split->header_route_service(hr));
-        for (const auto& m : hr.matches) {
-          v1::HeaderMatch* hm = r->add_matches();
-          hm->set_header(lower(m.header));
-          hm->set_kind(m.kind == SplitHeaderMatch::Kind::kExact    ? v1::MATCH_KIND_EXACT
-                       : m.kind == SplitHeaderMatch::Kind::kPrefix ? v1::MATCH_KIND_PREFIX
-                                                                   : v1::MATCH_KIND_REGEX);
-          hm->set_value(m.value);
-        }
+    if (ok && rest >= 0) {
+      candidate.stable = rest;
+      w = std::move(candidate);
+      info.split_source = "rollout-status";
+    } else {
+      info.problems.push_back("Rollout status.canary.weights are inconsistent; all traffic to stable");
+    }
+  }
+
+  auto route = std::make_shared<v1::Route>();
+  route->set_key(key);
+  for (const auto& h : hosts) route->add_hosts(h);
+  for (const auto& p : prefixes) route->add_path_prefixes(p);
+  route->set_max_weight(static_cast<uint32_t>(max_weight));
+  route->set_split_generation(info.split_generation);
+
+  auto add_backend = [&](const std::string& service, v1::Role role, int64_t weight) {
+    v1::Backend* b = route->add_backends();
+    b->set_service(service);
+    b->set_role(role);
+    b->set_weight(static_cast<uint32_t>(std::max<int64_t>(0, weight)));
+    out.services.push_back({so_key.ns, service});
+    std::string problem;
+    auto endpoints = resolve_endpoints(view, so_key.ns, service, primary.port, primary.port_name,
+                                       &problem);
+    if (!problem.empty()) info.problems.push_back(problem);
+    for (auto& e : endpoints) *b->add_endpoints() = std::move(e);
+  };
+  add_backend(stable, v1::ROLE_STABLE, w.stable);
+  if (!canary.empty()) add_backend(canary, v1::ROLE_CANARY, w.canary);
+  std::sort(w.additional.begin(), w.additional.end());
+  for (const auto& [service, weight] : w.additional) {
+    if (service == stable || service == canary) continue;
+    add_backend(service, v1::ROLE_OTHER, weight);
+  }
+  if (split) {
+    for (const auto& hr : split->header_routes) {
+      v1::HeaderRoute* r = route->add_header_routes();
+      r->set_name(hr.name);
+      r->set_service(split->header_route_service(hr));
+      for (const auto& m : hr.matches) {
+        v1::HeaderMatch* hm = r->add_matches();
+        hm->set_header(lower(m.header));
+        hm->set_kind(m.kind == SplitHeaderMatch::Kind::kExact    ? v1::MATCH_KIND_EXACT
+                     : m.kind == SplitHeaderMatch::Kind::kPrefix ? v1::MATCH_KIND_PREFIX
+                                                                 : v1::MATCH_KIND_REGEX);
+        hm->set_value(m.value);
       }
     }
+  }
+  for (const auto& h : hosts) {
+    for (const auto& p : prefixes) out.claims.emplace_back(h, p);
+  }
+  out.route = std::move(route);
+  return out;
+}
 
-    // Two routes must not claim the same host and path prefix: the first key keeps it.
-    std::string clash;
-    for (const auto& h : hosts) {
-      for (const auto& p : prefixes) {
-        auto it = claimed.find({h, p});
-        if (it != claimed.end()) {
-          clash = "host " + h + " path " + p + " is already routed by " + it->second;
-          break;
-        }
-      }
-      if (!clash.empty()) break;
+std::string claim_route(const RouteCandidate& candidate, RouteClaims& claimed) {
+  for (const auto& claim : candidate.claims) {
+    auto it = claimed.find(claim);
+    if (it != claimed.end()) {
+      return "host " + claim.first + " path " + claim.second + " is already routed by " +
+             it->second + "; route skipped";
     }
-    if (!clash.empty()) {
-      info.problems.push_back(clash + "; route skipped");
-      continue;
+  }
+  for (const auto& claim : candidate.claims) claimed.emplace(claim, candidate.info.key);
+  return {};
+}
+
+std::shared_ptr<const ResolvedRoute> settle_route(const RouteCandidate& candidate,
+                                                  const std::string& clash) {
+  auto out = std::make_shared<ResolvedRoute>();
+  out->info = candidate.info;
+  if (!candidate.route) return out;
+  if (!clash.empty()) {
+    out->info.problems.push_back(clash);
+    return out;
+  }
+  out->info.routed = true;
+  out->route = candidate.route;
+  out->wire = serialize_deterministic(*candidate.route);
+  out->hash = wire_hash(out->wire);
+  out->split_fingerprint = split_fingerprint(*candidate.route);
+  return out;
+}
+
+Resolution resolve_routes(const ClusterView& view, const TriggerSpecs& specs,
+                          SplitMemory& memory) {
+  Resolution out;
+  RouteClaims claimed;
+  std::vector<std::string> live_keys;
+  std::vector<uint64_t> hashes;
+  for (const auto& [so_key, triggers] : specs) {
+    if (triggers.empty() || !view.scaled_objects.count(so_key)) continue;
+    const RouteCandidate candidate =
+        resolve_route(view, so_key, triggers, memory, &out.invalid_annotations);
+    live_keys.push_back(candidate.info.key);
+    const std::string clash = candidate.route ? claim_route(candidate, claimed) : std::string();
+    auto settled = settle_route(candidate, clash);
+    if (settled->route) {
+      *out.table.add_routes() = *settled->route;
+      hashes.push_back(settled->hash);
     }
-    for (const auto& h : hosts) {
-      for (const auto& p : prefixes) claimed.emplace(std::make_pair(h, p), key);
-    }
-    info.routed = true;
-    *out.table.add_routes() = std::move(route);
+    out.routes[candidate.info.key] = settled->info;
   }
   memory.forget_except(live_keys);
-  out.table.set_version(route_table_version(out.table));
+  out.table.set_version(combine_route_hashes(hashes));
   return out;
 }
 

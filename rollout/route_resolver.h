@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -73,6 +74,7 @@ class SplitMemory {
   // The split for `text` (parsed once per distinct text). `fresh_error` is set the first time a
   // bad text is seen.
   const Entry& observe(const std::string& key, const std::string& text, std::string* fresh_error);
+  void forget(const std::string& key);
   void forget_except(const std::vector<std::string>& keys);
 
  private:
@@ -88,12 +90,55 @@ struct Resolution {
   std::vector<ObjectError> invalid_annotations;  // new bad annotations (report once)
 };
 
-// Builds the route table from the cluster model. Deterministic: the same objects always give
-// the same table and version.
+// Builds the route table from the cluster model, from scratch. Deterministic: the same objects
+// always give the same table and version. The route authority keeps the same result up to date
+// incrementally (RouteLedger); this is the reference it must agree with.
 Resolution resolve_routes(const ClusterView& view, const TriggerSpecs& specs, SplitMemory& memory);
 
-// 64-bit content hash of the table (every field but version and generation), never 0.
+// One route resolved on its own, before the host/prefix arbitration between routes, with the
+// objects it looked up (found or not), so that a change to any of them resolves it again.
+struct RouteCandidate {
+  RouteInfo info;
+  std::shared_ptr<const v1::Route> route;  // null: not routable (info.problems says why)
+  std::vector<std::pair<std::string, std::string>> claims;  // (host, prefix), both sorted
+  std::optional<ObjectKey> rollout;  // the Rollout it read
+  std::vector<ObjectKey> services;   // the Services (and so their EndpointSlices) it read
+};
+RouteCandidate resolve_route(const ClusterView& view, const ObjectKey& scaled_object,
+                             const std::vector<scaler::TriggerSpec>& triggers, SplitMemory& memory,
+                             std::vector<ObjectError>* invalid_annotations);
+
+// Two routes must not claim the same host and path prefix: in key order, the first keeps it.
+// (host, prefix) -> the route key that holds it.
+using RouteClaims = std::map<std::pair<std::string, std::string>, std::string>;
+// Claims the candidate's pairs in `claimed`, or returns the clash ("host h path p is already
+// routed by k; route skipped") and claims nothing.
+std::string claim_route(const RouteCandidate& candidate, RouteClaims& claimed);
+
+// One route of a table, as published: immutable and shared between table versions until one of
+// the objects it depends on changes.
+struct ResolvedRoute {
+  RouteInfo info;                          // problems include a host/prefix clash
+  std::shared_ptr<const v1::Route> route;  // null when not in the table
+  std::string wire;                        // *route, serialized deterministically
+  uint64_t hash = 0;                       // wire_hash(wire)
+  uint64_t split_fingerprint = 0;          // split_fingerprint(*route)
+};
+// The candidate after arbitration (`clash` empty: it holds its claims).
+std::shared_ptr<const ResolvedRoute> settle_route(const RouteCandidate& candidate,
+                                                  const std::string& clash);
+
+std::string serialize_deterministic(const google::protobuf::MessageLite& message);
+// 64 bits of SHA-256 of one route's serialized bytes.
+uint64_t wire_hash(std::string_view wire);
+// The table version from its routes' hashes in key order (64 bits of SHA-256 over them), never
+// 0. Only the routes count, not the version or generation fields.
+uint64_t combine_route_hashes(const std::vector<uint64_t>& hashes);
+// The version of `table`: combine_route_hashes over its routes.
 uint64_t route_table_version(const v1::RouteTable& table);
+// A hash of the route's split: every field but the backends' endpoints. Two versions of a route
+// that differ only in endpoints have the same fingerprint.
+uint64_t split_fingerprint(const v1::Route& route);
 
 // A backend's role as the `role` label and the admin JSON spell it: "stable", "canary", "other".
 std::string_view role_name(v1::Role role);

@@ -1,10 +1,11 @@
 #include "rollout/route_service.h"
 
 #include "rollout/rollout_metrics.h"
+#include "rollout/route_resolver.h"
 
 namespace lockstep::rollout {
 
-class RouteService::Subscription final : public grpc::ServerWriteReactor<v1::RouteTable> {
+class RouteService::Subscription final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   Subscription(RouteService& service, std::string proxy_id)
       : service_(service), proxy_id_(std::move(proxy_id)) {}
@@ -12,17 +13,18 @@ class RouteService::Subscription final : public grpc::ServerWriteReactor<v1::Rou
   const std::string& proxy_id() const { return proxy_id_; }
 
   // Queues `table` (replacing any queued one) and starts a write if none is in flight.
-  void offer(std::shared_ptr<const v1::RouteTable> table) {
+  void offer(const grpc::Slice& table) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (finishing_) return;
       if (writing_) {
-        pending_ = std::move(table);
+        pending_ = table;
         return;
       }
-      writing_ = std::move(table);
+      writing_ = true;
+      buffer_ = grpc::ByteBuffer(&table, 1);  // a reference to the shared bytes, not a copy
     }
-    StartWrite(writing_.get());  // writing_ is not touched again before OnWriteDone
+    StartWrite(&buffer_);  // buffer_ is not touched again before OnWriteDone
   }
 
   // Ends the stream with OK once the write in flight (if any) is done.
@@ -40,23 +42,25 @@ class RouteService::Subscription final : public grpc::ServerWriteReactor<v1::Rou
 
   void OnWriteDone(bool ok) override {
     if (ok && service_.metrics_) service_.metrics_->table_sent();
-    std::shared_ptr<const v1::RouteTable> next;
+    bool next = false;
     bool finish = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      writing_.reset();
+      writing_ = false;
+      buffer_.Clear();
       if (!ok || ending_) {
         pending_.reset();
         if (!finishing_) finish = finishing_ = true;
       } else if (pending_) {
-        next = std::move(pending_);
-        writing_ = next;
+        buffer_ = grpc::ByteBuffer(&*pending_, 1);
+        pending_.reset();
+        next = writing_ = true;
       }
     }
     if (finish) {
       Finish(ok ? grpc::Status::OK : grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
     } else if (next) {
-      StartWrite(next.get());
+      StartWrite(&buffer_);
     }
   }
 
@@ -80,8 +84,9 @@ class RouteService::Subscription final : public grpc::ServerWriteReactor<v1::Rou
   RouteService& service_;
   const std::string proxy_id_;
   std::mutex mu_;
-  std::shared_ptr<const v1::RouteTable> writing_;  // in flight; guarded by mu_
-  std::shared_ptr<const v1::RouteTable> pending_;  // newest not yet written; guarded by mu_
+  bool writing_ = false;                // a write of buffer_ is in flight; guarded by mu_
+  grpc::ByteBuffer buffer_;             // the table being written; guarded by mu_
+  std::optional<grpc::Slice> pending_;  // newest not yet written; guarded by mu_
   bool ending_ = false;                            // guarded by mu_
   bool finishing_ = false;                         // Finish called; guarded by mu_
 };
@@ -89,7 +94,7 @@ class RouteService::Subscription final : public grpc::ServerWriteReactor<v1::Rou
 namespace {
 
 // An already-finished stream for refused subscriptions.
-class Refusal final : public grpc::ServerWriteReactor<v1::RouteTable> {
+class Refusal final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit Refusal(grpc::Status status) { Finish(status); }
   void OnDone() override { delete this; }
@@ -105,6 +110,22 @@ bool valid_proxy_id(const std::string& id) {
   return true;
 }
 
+// A slice over `wire` that keeps it alive until gRPC drops its last reference.
+grpc::Slice shared_slice(std::shared_ptr<const std::string> wire) {
+  auto* owner = new std::shared_ptr<const std::string>(std::move(wire));
+  return grpc::Slice(
+      const_cast<char*>((*owner)->data()), (*owner)->size(),
+      [](void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); }, owner);
+}
+
+bool parse_request(const grpc::ByteBuffer& buffer, v1::SubscribeRequest& out) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return false;
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out.ParseFromString(bytes);
+}
+
 }  // namespace
 
 RouteService::RouteService(Logger log, RolloutMetrics* metrics)
@@ -115,15 +136,21 @@ RouteService::~RouteService() {
   wait_idle(std::chrono::seconds(5));
 }
 
-grpc::ServerWriteReactor<v1::RouteTable>* RouteService::Subscribe(
-    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* RouteService::Subscribe(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
   (void)context;
+  v1::SubscribeRequest parsed;
+  if (!raw || !parse_request(*raw, parsed)) {
+    return new Refusal(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                    "request: not a lockstep.v1.SubscribeRequest"));
+  }
+  const v1::SubscribeRequest* request = &parsed;
   if (!valid_proxy_id(request->proxy_id())) {
     return new Refusal(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                     "proxy_id: must be 1..253 of [A-Za-z0-9._:-]"));
   }
   auto* s = new Subscription(*this, request->proxy_id());
-  std::shared_ptr<const v1::RouteTable> table;
+  std::optional<grpc::Slice> table;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutting_down_) {
@@ -139,15 +166,20 @@ grpc::ServerWriteReactor<v1::RouteTable>* RouteService::Subscribe(
                                  {"have_version", std::to_string(request->have_version())}});
   // The full table now (even when the proxy says it has this version: it may have restarted its
   // table state; a table is small). Before the first synced table: nothing yet.
-  if (table) s->offer(std::move(table));
+  if (table) s->offer(*table);
   return s;
 }
 
-void RouteService::publish(std::shared_ptr<const v1::RouteTable> table) {
+void RouteService::publish(std::shared_ptr<const std::string> wire) {
+  grpc::Slice slice = shared_slice(std::move(wire));
   std::lock_guard<std::mutex> lock(mu_);
-  table_ = table;
+  table_ = slice;
   if (shutting_down_) return;
-  for (Subscription* s : subscriptions_) s->offer(table);
+  for (Subscription* s : subscriptions_) s->offer(slice);
+}
+
+void RouteService::publish(const v1::RouteTable& table) {
+  publish(std::make_shared<const std::string>(serialize_deterministic(table)));
 }
 
 void RouteService::shutdown() {

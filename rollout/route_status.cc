@@ -94,7 +94,7 @@ HttpResponse RouteStatus::one(const std::string& ns, const std::string& name) co
     body["headerRoutes"] = 0;
   }
   body["backends"] = std::move(backends);
-  body["tableVersion"] = view.table ? hex_version(view.table->version()) : "";
+  body["tableVersion"] = view.table ? hex_version(view.table->version) : "";
   ordered_json pending = ordered_json::array();
   for (size_t i = 0; i < applied.pending.size() && i < kMaxPendingListed; ++i) {
     const auto& p = applied.pending[i];
@@ -116,7 +116,7 @@ HttpResponse RouteStatus::all() const {
   const bool synced = authority_.synced();
   body["synced"] = synced;
   auto table = authority_.table();
-  body["tableVersion"] = table ? hex_version(table->version()) : "";
+  body["tableVersion"] = table ? hex_version(table->version) : "";
   const auto proxies = authority_.proxies();
   body["proxies"] = proxies.size();
   ordered_json routes = ordered_json::array();

@@ -71,7 +71,17 @@ json scaled_object(size_t i) {
   return so;
 }
 
-json rollout(size_t i) {
+// `canary_weight` >= 0: mid-canary at that weight by status.canary.weights (no annotation).
+json rollout(size_t i, int canary_weight = -1) {
+  const bool canary = i % 5 == 0 || canary_weight >= 0;
+  json status = {{"stableRS", "aaa"}, {"currentPodHash", canary ? "bbb" : "aaa"},
+                 {"currentStepIndex", 0}};
+  if (canary_weight >= 0) {
+    status["canary"] = {
+        {"weights",
+         {{"canary", {{"weight", canary_weight}, {"serviceName", app_of(i) + "-canary"}}},
+          {"stable", {{"weight", 100 - canary_weight}, {"serviceName", app_of(i) + "-stable"}}}}}};
+  }
   return {{"apiVersion", "argoproj.io/v1alpha1"},
           {"kind", "Rollout"},
           {"metadata", {{"name", app_of(i)}, {"namespace", ns_of(i)}}},
@@ -83,9 +93,7 @@ json rollout(size_t i) {
                 {"canaryService", app_of(i) + "-canary"},
                 {"trafficRouting", {{"plugins", {{"lockstep/http", json::object()}}}}},
                 {"steps", {{{"setWeight", 20}}, {{"pause", json::object()}}}}}}}}}},
-          {"status",
-           {{"stableRS", "aaa"}, {"currentPodHash", i % 5 == 0 ? "bbb" : "aaa"},
-            {"currentStepIndex", 0}}}};
+          {"status", status}};
 }
 
 json service(size_t i, const std::string& side) {
@@ -175,19 +183,55 @@ void BM_RebuildAfterEndpointChange(benchmark::State& st) {
   RouteAuthority authority(state, nullptr, nullptr, authority_options(), quiet());
   authority.rebuild();
   size_t n = 0;
+  std::vector<size_t> generation(kApps, 0);  // per app, so that every change moves its addresses
   for (auto _ : st) {
     st.PauseTiming();
-    const size_t app = (n * 7919) % kApps;
-    state.upsert(typed(slice(app, "stable", 8, ++n)));
+    const size_t app = (n++ * 7919) % kApps;
+    state.upsert(typed(slice(app, "stable", 8, ++generation[app])));
     st.ResumeTiming();
     if (!authority.rebuild()) st.SkipWithError("the version did not change");
   }
   const auto table = authority.table();
   st.counters["routes"] = table->routes_size();
-  st.counters["table_bytes"] = static_cast<double>(table->ByteSizeLong());
+  st.counters["resolved"] = static_cast<double>(authority.last_resolved());
+  st.counters["table_bytes"] = static_cast<double>(table->wire.size());
   st.counters["rss_mib"] = rss_mib();
 }
 BENCHMARK(BM_RebuildAfterEndpointChange)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+// Steady state: one Rollout's canary weight changes (status.canary.weights; its ScaledObject has
+// no split annotation, so the status weights are the split), the table is rebuilt.
+void BM_RebuildAfterRolloutWeightChange(benchmark::State& st) {
+  ClusterState state(quiet());
+  fill(state, kApps);
+  RouteAuthority authority(state, nullptr, nullptr, authority_options(), quiet());
+  authority.rebuild();
+  size_t n = 0;
+  for (auto _ : st) {
+    st.PauseTiming();
+    size_t app = (n * 7919) % kApps;
+    if (app % 5 == 0) ++app;  // an app without a split annotation
+    ++n;
+    state.upsert(typed(rollout(app, static_cast<int>(n % 9 + 1) * 10)));
+    st.ResumeTiming();
+    if (!authority.rebuild()) st.SkipWithError("the version did not change");
+  }
+  st.counters["resolved"] = static_cast<double>(authority.last_resolved());
+  st.counters["rss_mib"] = rss_mib();
+}
+BENCHMARK(BM_RebuildAfterRolloutWeightChange)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+// The full rebuild (what a relist or 410 does): every route resolved again by a warm authority.
+void BM_FullRebuild(benchmark::State& st) {
+  ClusterState state(quiet());
+  fill(state, kApps);
+  RouteAuthority authority(state, nullptr, nullptr, authority_options(), quiet());
+  authority.rebuild();
+  for (auto _ : st) authority.rebuild_full();
+  st.counters["resolved"] = static_cast<double>(authority.last_resolved());
+  st.counters["rss_mib"] = rss_mib();
+}
+BENCHMARK(BM_FullRebuild)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 // The resolver alone (no fingerprints, history or publication).
 void BM_ResolveRoutes(benchmark::State& st) {
@@ -329,7 +373,8 @@ void BM_WatchEventsToTable(benchmark::State& st) {
     for (;;) {
       auto table = authority.table();
       bool done = false;
-      for (const auto& r : table->routes()) {
+      for (const auto& entry : table->routes) {
+        const v1::Route& r = *entry->route;
         if (r.key() != want_key) continue;
         done = r.backends(0).endpoints_size() > 0 && r.backends(0).endpoints(0).ip() == want_ip;
         break;

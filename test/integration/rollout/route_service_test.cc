@@ -58,12 +58,12 @@ struct RouteServer {
 
 TEST_CASE("a subscriber gets the current table at once and every later one") {
   RouteServer rs;
-  rs.service.publish(big_table(1, 1000));
+  rs.service.publish(*big_table(1, 1000));
   RouteSubscriber sub(rs.channel(), "proxy-a");
   REQUIRE(sub.wait([](const v1::RouteTable& t) { return t.version() == 1; }));
   REQUIRE(eventually([&] { return rs.service.subscribers() == 1; }));
   for (uint64_t v = 2; v <= 5; ++v) {
-    rs.service.publish(big_table(v, 1000));
+    rs.service.publish(*big_table(v, 1000));
     REQUIRE(sub.wait([v](const v1::RouteTable& t) { return t.version() == v; }));
   }
   // Read as fast as published one at a time: nothing skipped, in order.
@@ -76,7 +76,7 @@ TEST_CASE("a subscriber that does not read is coalesced to the newest table") {
   RouteServer rs;
   constexpr uint64_t kTables = 200;
   constexpr size_t kBytes = 256 << 10;  // 200 x 256 KiB = 50 MiB if nothing were coalesced
-  rs.service.publish(big_table(1, kBytes));
+  rs.service.publish(*big_table(1, kBytes));
 
   // The slow proxy opens its stream and does not read.
   auto slow_channel = rs.channel();
@@ -88,7 +88,7 @@ TEST_CASE("a subscriber that does not read is coalesced to the newest table") {
   RouteSubscriber fast(rs.channel(), "fast");
   REQUIRE(eventually([&] { return rs.service.subscribers() == 2; }));
 
-  for (uint64_t v = 2; v <= kTables; ++v) rs.service.publish(big_table(v, kBytes));
+  for (uint64_t v = 2; v <= kTables; ++v) rs.service.publish(*big_table(v, kBytes));
   // The fast proxy reaches the newest table while the slow one still reads nothing.
   REQUIRE(fast.wait([](const v1::RouteTable& t) { return t.version() == kTables; }, 30s));
 
