@@ -195,7 +195,8 @@ struct Reporter::Link {
 
 Reporter::Reporter(const ProxySettings& settings, Identity identity, TrafficCounters& counters,
                    const std::atomic<uint64_t>& applied_version, ReportTrigger& trigger,
-                   const Clock& clock, prometheus::Registry& registry, Logger log)
+                   const Clock& clock, prometheus::Registry& registry, Logger log,
+                   ScalerLookup lookup)
     : settings_(settings),
       identity_(std::move(identity)),
       counters_(counters),
@@ -203,6 +204,7 @@ Reporter::Reporter(const ProxySettings& settings, Identity identity, TrafficCoun
       trigger_(trigger),
       clock_(clock),
       log_(std::move(log)),
+      lookup_(std::move(lookup)),
       connected_family_(prometheus::BuildGauge()
                             .Name("lockstep_proxy_scaler_connected")
                             .Help("1 while the report stream to this scaler replica is open and "
@@ -294,36 +296,47 @@ void Reporter::resolve() {
   if (stopping_) return;
   const std::string& dns = settings_.scaler_dns;
   auto colon = dns.rfind(':');
+  std::string host = dns.substr(0, colon), port = dns.substr(colon + 1);
+  if (lookup_) {
+    std::vector<asio::ip::tcp::endpoint> endpoints;
+    const error_code ec = lookup_(host, port, endpoints);
+    on_resolved(ec, endpoints);
+    return;
+  }
   resolver_.async_resolve(
-      dns.substr(0, colon), dns.substr(colon + 1),
-      [this](error_code ec, asio::ip::tcp::resolver::results_type results) {
+      host, port, [this](error_code ec, asio::ip::tcp::resolver::results_type results) {
         if (stopping_) return;
-        if (ec) {
-          log_.warn("scaler DNS lookup failed; keeping the previous replicas",
-                    {{"scalerDns", settings_.scaler_dns}, {"error", ec.message()}});
-        } else {
-          std::vector<std::pair<std::string, std::string>> targets;
-          for (const auto& entry : results) {
-            const auto ep = entry.endpoint();
-            std::string name = ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
-                                                    : ep.address().to_string();
-            name += ":" + std::to_string(ep.port());
-            bool dup = false;
-            for (const auto& t : targets) dup = dup || t.first == name;
-            if (!dup) targets.emplace_back(name, grpc_target_for(name));
-          }
-          if (targets.empty()) {
-            log_.warn("scaler DNS name has no addresses; keeping the previous replicas",
-                      {{"scalerDns", settings_.scaler_dns}});
-          } else {
-            set_targets(targets);
-          }
-        }
-        resolve_timer_.expires_after(settings_.scaler_resolve_interval);
-        resolve_timer_.async_wait([this](error_code e) {
-          if (!e) resolve();
-        });
+        std::vector<asio::ip::tcp::endpoint> endpoints;
+        for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+        on_resolved(ec, endpoints);
       });
+}
+
+void Reporter::on_resolved(error_code ec, const std::vector<asio::ip::tcp::endpoint>& endpoints) {
+  if (ec) {
+    log_.warn("scaler DNS lookup failed; keeping the previous replicas",
+              {{"scalerDns", settings_.scaler_dns}, {"error", ec.message()}});
+  } else {
+    std::vector<std::pair<std::string, std::string>> targets;
+    for (const auto& ep : endpoints) {
+      std::string name = ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
+                                              : ep.address().to_string();
+      name += ":" + std::to_string(ep.port());
+      bool dup = false;
+      for (const auto& t : targets) dup = dup || t.first == name;
+      if (!dup) targets.emplace_back(name, grpc_target_for(name));
+    }
+    if (targets.empty()) {
+      log_.warn("scaler DNS name has no addresses; keeping the previous replicas",
+                {{"scalerDns", settings_.scaler_dns}});
+    } else {
+      set_targets(targets);
+    }
+  }
+  resolve_timer_.expires_after(settings_.scaler_resolve_interval);
+  resolve_timer_.async_wait([this](error_code e) {
+    if (!e) resolve();
+  });
 }
 
 void Reporter::set_targets(const std::vector<std::pair<std::string, std::string>>& targets) {

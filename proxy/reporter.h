@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,9 +59,16 @@ class Reporter {
     std::string proxy_id;
     uint64_t boot_epoch = 0;  // process start, ns since the Unix epoch
   };
+  // Resolves scalerDns ("host", "port") into `out`; runs on the reporter thread, so it must not
+  // block. Empty (the default): the system resolver (getaddrinfo on Asio's resolver thread).
+  // Tests inject a table that they change between re-resolutions.
+  using ScalerLookup = std::function<boost::system::error_code(
+      const std::string& host, const std::string& port,
+      std::vector<boost::asio::ip::tcp::endpoint>& out)>;
   Reporter(const ProxySettings& settings, Identity identity, TrafficCounters& counters,
            const std::atomic<uint64_t>& applied_version, ReportTrigger& trigger,
-           const Clock& clock, prometheus::Registry& registry, Logger log);
+           const Clock& clock, prometheus::Registry& registry, Logger log,
+           ScalerLookup lookup = {});
   ~Reporter();  // cancels the streams, waits for them to end, joins
   Reporter(const Reporter&) = delete;
   Reporter& operator=(const Reporter&) = delete;
@@ -84,6 +92,8 @@ class Reporter {
   void arm_tls_check();
   void wait_trigger();
   void resolve();
+  void on_resolved(boost::system::error_code ec,
+                   const std::vector<boost::asio::ip::tcp::endpoint>& endpoints);
   void set_targets(const std::vector<std::pair<std::string, std::string>>& targets);
   void open(Link& link);
   void schedule_reconnect(Link& link, bool failed);
@@ -105,6 +115,7 @@ class Reporter {
   ReportTrigger& trigger_;
   const Clock& clock_;
   Logger log_;
+  const ScalerLookup lookup_;
 
   prometheus::Family<prometheus::Gauge>& connected_family_;
   prometheus::Family<prometheus::Counter>& reports_family_;

@@ -221,10 +221,10 @@ class FakeScaler::Services {
 };
 
 FakeScaler::FakeScaler(int port, grpc::Service* ingest,
-                       std::shared_ptr<grpc::ServerCredentials> credentials)
-    : services_(std::make_unique<Services>(*this)) {
+                       std::shared_ptr<grpc::ServerCredentials> credentials, std::string ip)
+    : ip_(std::move(ip)), services_(std::make_unique<Services>(*this)) {
   grpc::ServerBuilder b;
-  b.AddListeningPort("127.0.0.1:" + std::to_string(port),
+  b.AddListeningPort(ip_ + ":" + std::to_string(port),
                      credentials ? credentials : grpc::InsecureServerCredentials(), &port_);
   b.RegisterService(&services_->routes);
   b.RegisterService(ingest != nullptr ? ingest : &services_->ingest);
@@ -639,7 +639,8 @@ TestClient::Response TestClient::raw(const std::string& bytes) {
 // ProxyHarness
 
 ProxyHarness::ProxyHarness(std::vector<std::string> scalers, const Clock& clock,
-                           std::function<void(ProxySettings&)> tweak)
+                           std::function<void(ProxySettings&)> tweak,
+                           Reporter::ScalerLookup lookup)
     : log_(LogLevel::kWarn) {
   settings_.listen = "127.0.0.1:0";
   settings_.admin_listen = "127.0.0.1:0";
@@ -656,7 +657,7 @@ ProxyHarness::ProxyHarness(std::vector<std::string> scalers, const Clock& clock,
   server_ = std::make_unique<ProxyServer>(settings_, *counters_, clock, *trigger_, log_);
   Reporter::Identity id{"proxy-test", static_cast<uint64_t>(clock.unix_ms()) * 1'000'000 + 1};
   reporter_ = std::make_unique<Reporter>(settings_, id, *counters_, server_->applied_version_ref(),
-                                         *trigger_, clock, *registry_, log_);
+                                         *trigger_, clock, *registry_, log_, std::move(lookup));
   subscriber_ = std::make_unique<RouteSubscriber>(
       settings_, id, [r = reporter_.get()] { return r->scalers(); }, *counters_,
       [s = server_.get()](std::shared_ptr<const RouteSnapshot> snap) { s->publish(std::move(snap)); },

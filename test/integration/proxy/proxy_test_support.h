@@ -54,14 +54,18 @@ class FakeScaler {
   // `ingest`: a real Ingest service to register instead of the fake one (then the accounting
   // below stays empty and the test asks that service's aggregator).
   // `credentials`: TLS for the listener (default plaintext).
+  // `ip`: the loopback address to listen on (127.0.0.2, ... stand for replicas that a DNS name
+  // resolves to, all on the same port).
   explicit FakeScaler(int port = 0, grpc::Service* ingest = nullptr,
-                      std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
+                      std::shared_ptr<grpc::ServerCredentials> credentials = nullptr,
+                      std::string ip = "127.0.0.1");
   ~FakeScaler();
   FakeScaler(const FakeScaler&) = delete;
   FakeScaler& operator=(const FakeScaler&) = delete;
 
   int port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  const std::string& ip() const { return ip_; }
+  std::string address() const { return ip_ + ":" + std::to_string(port_); }
 
   void set_table(const v1::RouteTable& table);
   size_t subscribers() const;
@@ -93,6 +97,7 @@ class FakeScaler {
   void apply(const std::string& proxy, uint64_t epoch, std::map<uint32_t, std::pair<std::string, std::string>>& ids,
              std::map<uint32_t, uint64_t>& pending_base, const v1::Report& r);
 
+  std::string ip_;
   int port_ = 0;
   class Services;
   std::unique_ptr<Services> services_;
@@ -191,8 +196,10 @@ class TestClient {
 // against the given scaler addresses.
 class ProxyHarness {
  public:
+  // `lookup`: resolves scalerDns instead of the system resolver (see Reporter::ScalerLookup).
   ProxyHarness(std::vector<std::string> scalers, const Clock& clock,
-               std::function<void(ProxySettings&)> tweak = {});
+               std::function<void(ProxySettings&)> tweak = {},
+               Reporter::ScalerLookup lookup = {});
   ~ProxyHarness();
 
   uint16_t port() const { return server_->local_endpoint().port(); }

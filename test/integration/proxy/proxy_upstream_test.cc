@@ -5,7 +5,9 @@
 
 #include <boost/asio/write.hpp>
 
+#include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "test/integration/proxy/proxy_test_support.h"
@@ -323,6 +325,99 @@ TEST_CASE("a refused route table keeps the last good one - replicas found by sca
   CHECK(proxy.server().applied_version() == 7);
   CHECK(wait_until([&] { return scaler.counted("ns/pool", "pool") == 10; }));
   CHECK(scaler.last_route_table_version() == 7);
+}
+
+// scalerDns is re-resolved every scalerResolveInterval. A hosts-file stand-in (injected lookup)
+// moves the name from one replica to another, as a scaler StatefulSet's pods get new IPs.
+class HostsTable {
+ public:
+  void set(std::vector<std::string> ips) {
+    std::lock_guard lock(mu_);
+    ips_ = std::move(ips);
+    failing_ = false;
+  }
+  void fail() {
+    std::lock_guard lock(mu_);
+    failing_ = true;
+  }
+  int lookups() const { return lookups_.load(); }
+  Reporter::ScalerLookup lookup(std::string name) {
+    return [this, name = std::move(name)](const std::string& host, const std::string& port,
+                                          std::vector<boost::asio::ip::tcp::endpoint>& out) {
+      ++lookups_;
+      std::lock_guard lock(mu_);
+      if (host != name || failing_) return make_error_code(boost::asio::error::host_not_found);
+      for (const auto& ip : ips_) {
+        out.emplace_back(boost::asio::ip::make_address(ip), static_cast<uint16_t>(std::stoi(port)));
+      }
+      return boost::system::error_code();
+    };
+  }
+
+ private:
+  std::mutex mu_;  // guards ips_ and failing_
+  std::vector<std::string> ips_;
+  bool failing_ = false;
+  std::atomic<int> lookups_{0};
+};
+
+TEST_CASE("scalerDns re-resolved to a new address - the reporter moves to it, drops the old one and loses no count") {
+  SystemClock clock;
+  TestBackend backend("moved");
+  FakeScaler old_replica(0, nullptr, nullptr, "127.0.0.2");
+  FakeScaler new_replica(old_replica.port(), nullptr, nullptr, "127.0.0.3");
+  REQUIRE(new_replica.port() == old_replica.port());
+  const auto table = pool_route(5, "moved.example.com", {backend.port()});
+  old_replica.set_table(table);
+  new_replica.set_table(table);
+  HostsTable hosts;
+  hosts.set({"127.0.0.2"});
+  ProxyHarness proxy(
+      {}, clock,
+      [&](ProxySettings& s) {
+        s.scalers.clear();
+        s.scaler_dns = "scalers.test:" + std::to_string(old_replica.port());
+        s.scaler_resolve_interval = milliseconds(100);
+      },
+      hosts.lookup("scalers.test"));
+  REQUIRE(proxy.wait_applied(5));
+  REQUIRE(wait_until([&] { return proxy.reporter().healthy_count() == 1; }));
+
+  TestClient c(proxy.port());
+  for (int i = 0; i < 25; ++i) REQUIRE(c.get("moved.example.com", "/").status == 200);
+  REQUIRE(wait_until([&] { return old_replica.counted("ns/pool", "pool") == 25; }));
+  CHECK(new_replica.report_streams_opened() == 0);
+
+  hosts.set({"127.0.0.3"});
+  REQUIRE(wait_until([&] {
+    const auto s = proxy.reporter().scalers();
+    return s.size() == 1 && s[0].name == new_replica.address() && s[0].healthy;
+  }));
+  // The old replica's stream has ended and its series is gone from /metrics.
+  REQUIRE(wait_until([&] {
+    return metric_value(proxy.metrics_text(), "lockstep_proxy_scaler_connected",
+                        {{"scaler", old_replica.address()}}) == -1;
+  }));
+  CHECK(metric_value(proxy.metrics_text(), "lockstep_proxy_scaler_connected",
+                     {{"scaler", new_replica.address()}}) == 1);
+  const uint64_t old_reports = old_replica.reports();
+
+  for (int i = 0; i < 15; ++i) REQUIRE(c.get("moved.example.com", "/").status == 200);
+  // The new replica has every request: the 25 served before the move came with the history
+  // replayed when its stream opened.
+  CHECK(wait_until([&] { return new_replica.counted("ns/pool", "pool") == 40; }));
+  CHECK(old_replica.counted("ns/pool", "pool") == 25);
+  CHECK(old_replica.reports() == old_reports);
+
+  // A lookup that fails keeps the replicas from the last good one.
+  hosts.fail();
+  const int before = hosts.lookups();
+  REQUIRE(wait_until([&] { return hosts.lookups() >= before + 2; }));
+  for (int i = 0; i < 5; ++i) REQUIRE(c.get("moved.example.com", "/").status == 200);
+  CHECK(wait_until([&] { return new_replica.counted("ns/pool", "pool") == 45; }));
+  const auto s = proxy.reporter().scalers();
+  REQUIRE(s.size() == 1);
+  CHECK(s[0].name == new_replica.address());
 }
 
 }  // namespace
