@@ -295,6 +295,11 @@ void Aggregator::sweep() {
       auto& rec = rec_it->second;
       std::erase_if(rec.epochs, [&](const std::shared_ptr<ProxyEpoch>& e) {
         EpochLife& life = lives_[e.get()];
+        {
+          // Never waits for a report being applied: an index in use is kept anyway.
+          std::unique_lock<std::mutex> apply(e->apply_mutex(), std::try_to_lock);
+          if (apply.owns_lock()) e->drop_index_if_idle();
+        }
         if (life.live_streams > 0) return false;
         const int64_t gone_for = now - life.disconnected_at_ms;
         if (!life.gauges_dropped && gone_for >= options_.gauge_grace.count()) {

@@ -29,6 +29,57 @@ grpc::Status to_status(const IngestError& e) {
 
 }  // namespace
 
+// A parse buffer of one apply thread, reused report after report, that the decoded message lives
+// in: no allocation per report and nothing left behind to fragment the heap. It grows to the
+// largest report the thread has decoded, up to kMaxParseBlock; a larger report spills into blocks
+// the arena frees when the report is done.
+class IngestService::ParseBlock {
+ public:
+  static constexpr size_t kMinParseBlock = 16 << 10;
+  static constexpr size_t kMaxParseBlock = 1 << 20;
+
+  // Takes the block for one report's arena; false when it is already in use (a nested parse, not
+  // expected: a reaction started from inside apply runs after it).
+  bool acquire() {
+    if (busy_) return false;
+    busy_ = true;
+    if (block_size_ != size_) {
+      block_ = std::make_unique<char[]>(size_);
+      block_size_ = size_;
+    }
+    return true;
+  }
+  google::protobuf::ArenaOptions options() const {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = block_.get();
+    o.initial_block_size = block_size_;
+    o.max_block_size = 256 << 10;
+    return o;
+  }
+  // After the report (its arena about to go): make the next one of that size fit, and give back
+  // what a rare burst (every definition of a reconnecting proxy) grew the block to.
+  void release(size_t bytes) {
+    busy_ = false;
+    if (bytes > size_) size_ = std::min(kMaxParseBlock, bytes + bytes / 4);
+    recent_max_ = std::max(recent_max_, bytes);
+    if (++reports_ == kShrinkAfter) {
+      if (recent_max_ < size_ / 2) size_ = std::max(kMinParseBlock, recent_max_ + recent_max_ / 4);
+      reports_ = 0;
+      recent_max_ = 0;
+    }
+  }
+
+ private:
+  static constexpr int kShrinkAfter = 256;  // reports
+  int reports_ = 0;
+  size_t recent_max_ = 0;
+  bool busy_ = false;
+  std::unique_ptr<char[]> block_;
+  size_t block_size_ = 0;
+  size_t size_ = kMinParseBlock;
+};
+
+
 // A stream's state shared with the apply pool and the service (for shutdown). Reactor calls are
 // made without holding `mu` (gRPC may run reactions inline). The reactor is alive while a read,
 // a write or an apply is in progress, or Finish has not been called; all of that is decided
@@ -79,7 +130,7 @@ class IngestService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuf
       // Fast path: nothing queued for this stream, a small report: apply it now.
       c.applying = true;
       lock.unlock();
-      const bool go_on = apply(in_);
+      const bool go_on = apply(in_, nullptr);  // small: the arena's own small blocks
       in_.Clear();
       after_apply(go_on);
       return;
@@ -144,7 +195,7 @@ class IngestService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuf
   }
 
   // Pool side: applies the stream's queued reports in order. Returns when the inbox is empty.
-  static void drain(const std::shared_ptr<Control>& control) {
+  static void drain(const std::shared_ptr<Control>& control, ParseBlock* block) {
     std::unique_lock<std::mutex> lock(control->mu);
     while (true) {
       Control& c = *control;
@@ -165,7 +216,7 @@ class IngestService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuf
       r->service_.queued_bytes_.fetch_sub(static_cast<int64_t>(buf.Length()),
                                           std::memory_order_relaxed);
       lock.unlock();
-      const bool go_on = r->apply(buf);
+      const bool go_on = r->apply(buf, block);
       lock.lock();
       c.applying = false;
       if (!go_on) {
@@ -183,11 +234,20 @@ class IngestService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuf
   }
 
  private:
-  // Decodes and applies one report. False when the stream must end (end() was called).
-  bool apply(grpc::ByteBuffer& buf) {
-    // Parsed into an arena that lives for this report only: bump allocation while parsing, and
-    // nothing of a 10k-sample report stays with the stream afterwards.
-    google::protobuf::Arena arena;
+  // Decodes and applies one report (into `block` when given: the apply thread's). False when the
+  // stream must end (end() was called).
+  bool apply(grpc::ByteBuffer& buf, ParseBlock* block) {
+    // Parsed into an arena that lives for this report only, on this thread's reused parse block:
+    // bump allocation while parsing, and nothing of a 10k-sample report stays with the stream.
+    const bool own_block = block != nullptr && block->acquire();
+    google::protobuf::Arena arena(own_block ? block->options() : google::protobuf::ArenaOptions{});
+    struct Release {
+      google::protobuf::Arena& arena;
+      ParseBlock* block;
+      ~Release() {
+        if (block != nullptr) block->release(static_cast<size_t>(arena.SpaceAllocated()));
+      }
+    } release{arena, own_block ? block : nullptr};
     auto* msg = google::protobuf::Arena::CreateMessage<v1::ReportRequest>(&arena);
     const auto received = service_.aggregator_.clock().steady_now();
     const auto started = std::chrono::steady_clock::now();
@@ -335,6 +395,7 @@ void IngestService::worker() {
     // Linux: nice applies per thread. Bulk apply yields the CPU to KEDA's calls and activations.
     setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), options_.apply_nice);
   }
+  ParseBlock block;
   while (true) {
     std::shared_ptr<Control> next;
     {
@@ -347,7 +408,7 @@ void IngestService::worker() {
     }
     // A stream may be queued twice (bulk, then promoted as urgent): the second drain finds
     // nothing to do.
-    Stream::drain(next);
+    Stream::drain(next, &block);
   }
 }
 

@@ -64,6 +64,7 @@ class IngestService final
  private:
   class Stream;
   struct Control;
+  class ParseBlock;
   void forget(const std::shared_ptr<Control>& control);
   void schedule(std::shared_ptr<Control> control, bool urgent);
   void worker();

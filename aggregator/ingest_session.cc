@@ -62,9 +62,7 @@ IngestSession::IngestSession(Aggregator& aggregator, IngestLimits limits)
 IngestSession::~IngestSession() {
   // One stream reference per defined slot (see apply_def).
   std::vector<Route*> refs;
-  for (uint32_t i : slots_) {
-    if (i != 0) refs.push_back(&epoch_->series_of(epoch_->at(i - 1)).route());
-  }
+  slots_.for_each([&](uint32_t i) { refs.push_back(&epoch_->series_of(epoch_->at(i)).route()); });
   aggregator_.release_stream_refs(refs);
   if (epoch_) aggregator_.close_stream(epoch_);
 }
@@ -169,7 +167,7 @@ std::optional<IngestError> IngestSession::report(const v1::Report& report,
       for (const auto& d : report.defs()) {
         if (d.id() <= limits_.max_series_id) max_id = std::max(max_id, d.id());
       }
-      if (max_id >= slots_.size()) slots_.resize(max_id + 1, 0);
+      slots_.reserve(max_id);
       if (report.history_size() > 0) {
         for (const auto& d : report.defs()) report_bases_.emplace_back(d.id(), d.base_requests());
         std::sort(report_bases_.begin(), report_bases_.end());
@@ -252,8 +250,7 @@ void IngestSession::apply_def(int index, const v1::SeriesDef& def, Rejects& reje
     // from there.
     state = epoch_->create(series, def.base_requests());
   }
-  if (slots_.size() <= id) slots_.resize(id + 1, 0);  // reserved for the report's ids already
-  slots_[id] = state + 1;
+  slots_.set(id, state);
   series.route().touch(aggregator_.clock().unix_ms());
 }
 

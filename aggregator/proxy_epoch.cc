@@ -159,6 +159,7 @@ uint32_t ProxyEpoch::create(RouteSeries& series, uint64_t last_requests) {
     }
     i = used_++;
   }
+  ensure_index();
   ProxySeriesState& s = at(i);
   s.last_requests = last_requests;
   s.set(series.id(), 0, 0);
@@ -166,7 +167,28 @@ uint32_t ProxyEpoch::create(RouteSeries& series, uint64_t last_requests) {
   return i;
 }
 
+void ProxyEpoch::ensure_index() {
+  index_used_ = true;
+  if (index_built_) return;
+  for (uint32_t i = 0; i < used_; ++i) {
+    const ProxySeriesState& s = at(i);
+    if (!s.free()) index_.insert(s.series_id(), i);
+  }
+  index_.compact();
+  index_built_ = true;
+}
+
+bool ProxyEpoch::drop_index_if_idle() {
+  const bool idle = index_built_ && !index_used_ && index_.size() > 0;
+  index_used_ = false;
+  if (!idle) return false;
+  index_ = SeriesIndex{};
+  index_built_ = false;
+  return true;
+}
+
 void ProxyEpoch::release(const RouteSeries& series) {
+  ensure_index();
   const auto i = index_.find(series.id());
   if (!i) return;
   ProxySeriesState& s = at(*i);

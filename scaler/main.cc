@@ -2,8 +2,12 @@
 // SIGTERM, then stops gracefully. A config error names the key and exits with status 2.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <pthread.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <string_view>
 
 #include <prometheus/registry.h>
@@ -19,8 +23,25 @@
 #include "rollout/rollout_settings.h"
 #endif
 
+namespace {
+
+// glibc malloc, unless the operator set MALLOC_ARENA_MAX / MALLOC_MMAP_THRESHOLD_ (docs/
+// configuration.md, "Memory"). Two arenas instead of 8 per core: the scaler has two busy thread
+// kinds (gRPC, apply), and every extra arena keeps its own free pages. A fixed mmap threshold:
+// glibc otherwise raises it to the largest block freed (gRPC read buffers, report bursts), after
+// which such blocks come from the heap and leave holes that pin resident pages.
+void tune_malloc() {
+#if defined(__GLIBC__)
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 64 << 10);
+#endif
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace lockstep;
+  tune_malloc();
   // Block the stop signals in every thread; main waits for them below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

@@ -209,9 +209,18 @@ void ScalerServer::maintenance_tick() {
   triggers_->sweep(config_.keda.trigger_idle_ttl);
   hub_->tick();
 #if defined(__GLIBC__)
-  // Reports are parsed and dropped per stream: give freed pages back so the resident size tracks
-  // what is live, not the high-water mark of bursts (e.g. every proxy reconnecting at once).
-  if (++ticks_ % 10 == 0) malloc_trim(0);
+  // Give freed heap pages back, so the resident size tracks what is live, not the high-water mark
+  // of bursts (every proxy reconnecting at once, flat-out ingest). malloc_trim walks every free
+  // chunk with the arena locked: about 1 ms on a steady heap, tens of ms right after a burst,
+  // and every thread allocating from that arena (KEDA calls too) waits. So: every 2 rounds
+  // while it stays under 5 ms, backing off up to 16 rounds after slow ones.
+  if (++ticks_ >= next_trim_tick_) {
+    const auto started = std::chrono::steady_clock::now();
+    malloc_trim(0);
+    const bool slow = std::chrono::steady_clock::now() - started > std::chrono::milliseconds(5);
+    trim_every_ = slow ? std::min<uint64_t>(trim_every_ * 2, 16) : 2;
+    next_trim_tick_ = ticks_ + trim_every_;
+  }
 #endif
 }
 

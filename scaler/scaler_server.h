@@ -111,6 +111,8 @@ class ScalerServer {
   std::condition_variable maintenance_cv_;
   bool stopping_ = false;  // guarded by maintenance_mu_
   uint64_t ticks_ = 0;  // maintenance rounds (maintenance thread or the test calling the tick)
+  uint64_t trim_every_ = 2;     // rounds between two malloc_trim calls (see maintenance_tick)
+  uint64_t next_trim_tick_ = 2;
   bool started_ = false;
   bool stopped_ = false;
   std::thread maintenance_;

@@ -3,6 +3,7 @@
 #include <google/protobuf/map.h>
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 
 namespace lockstep::scaler {
@@ -27,12 +28,60 @@ uint64_t content_hash(const std::string& ns, const std::string& name, const MapT
   return acc;
 }
 
+// Entry::identity of a trigger: namespace and name, then the metadata pairs sorted by key, each
+// string as a 4-byte length and its bytes (unambiguous whatever the strings hold).
+void put_field(std::string& out, std::string_view s) {
+  const auto n = static_cast<uint32_t>(s.size());
+  out.append(reinterpret_cast<const char*>(&n), sizeof n);
+  out.append(s);
+}
+
+std::string identity_of(const std::string& ns, const std::string& name,
+                        const std::map<std::string, std::string>& md) {
+  size_t n = ns.size() + name.size() + 8;
+  for (const auto& [k, v] : md) n += k.size() + v.size() + 8;
+  std::string out;
+  out.reserve(n);
+  put_field(out, ns);
+  put_field(out, name);
+  for (const auto& [k, v] : md) {
+    put_field(out, k);
+    put_field(out, v);
+  }
+  return out;
+}
+
+// Reads the next field of an identity; false at its end.
+bool next_field(std::string_view& identity, std::string_view* field) {
+  uint32_t n;
+  if (identity.size() < sizeof n) return false;
+  std::memcpy(&n, identity.data(), sizeof n);
+  *field = identity.substr(sizeof n, n);
+  identity.remove_prefix(sizeof n + field->size());
+  return true;
+}
+
+// True when `identity` is exactly (ns, name, md). md may be unordered (a protobuf map); its keys
+// are unique, so equal sizes and every pair found means equal.
 template <typename MapT>
-bool same(const std::map<std::string, std::string>& stored, const MapT& md) {
-  if (stored.size() != md.size()) return false;
+bool same(std::string_view identity, const std::string& ns, const std::string& name,
+          const MapT& md) {
+  std::string_view f;
+  if (!next_field(identity, &f) || f != ns || !next_field(identity, &f) || f != name) return false;
+  const std::string_view pairs = identity;
+  size_t count = 0;
+  for (std::string_view k, v; next_field(identity, &k) && next_field(identity, &v);) ++count;
+  if (count != md.size()) return false;
   for (const auto& kv : md) {
-    auto it = stored.find(kv.first);
-    if (it == stored.end() || it->second != kv.second) return false;
+    identity = pairs;
+    bool found = false;
+    for (std::string_view k, v; next_field(identity, &k) && next_field(identity, &v);) {
+      if (k == kv.first) {
+        found = v == kv.second;
+        break;
+      }
+    }
+    if (!found) return false;
   }
   return true;
 }
@@ -81,7 +130,7 @@ TriggerLookup TriggerCache::lookup_impl(const std::string& ns, const std::string
     auto [lo, hi] = shard.entries.equal_range(hash);
     for (auto it = lo; it != hi; ++it) {
       Entry& e = it->second;
-      if (e.route_namespace == ns && e.route_name == name && same(e.metadata, md)) {
+      if (same(e.identity, ns, name, md)) {
         e.last_used_ms = now;
         if (e.result.trigger) {
           e.result.trigger->last_used_unix_ms.store(now, std::memory_order_relaxed);
@@ -92,18 +141,17 @@ TriggerLookup TriggerCache::lookup_impl(const std::string& ns, const std::string
   }
   // Parse outside the lock (it may pin and reshape a route); a racing duplicate parse is harmless:
   // the first one inserted wins.
+  std::map<std::string, std::string> sorted;
+  for (const auto& kv : md) sorted.emplace(kv.first, kv.second);
   Entry e;
-  e.route_namespace = ns;
-  e.route_name = name;
-  for (const auto& kv : md) e.metadata.emplace(kv.first, kv.second);
-  e.result = parse(ns, name, e.metadata);
+  e.identity = identity_of(ns, name, sorted);
+  e.result = parse(ns, name, sorted);
   e.last_used_ms = now;
   if (e.result.trigger) e.result.trigger->last_used_unix_ms.store(now, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(shard.mu);
   auto [lo, hi] = shard.entries.equal_range(hash);
   for (auto it = lo; it != hi; ++it) {
-    if (it->second.route_namespace == ns && it->second.route_name == name &&
-        same(it->second.metadata, md)) {
+    if (same(it->second.identity, ns, name, md)) {
       return it->second.result;
     }
   }

@@ -67,10 +67,11 @@ class TriggerCache {
   uint64_t parses() const { return parses_.load(std::memory_order_relaxed); }
 
  private:
+  // What a lookup is compared with, in one allocation: namespace, name, then the metadata pairs
+  // sorted by key, each string length-prefixed (~100 bytes a trigger instead of a map's nodes and
+  // strings).
   struct Entry {
-    std::string route_namespace;
-    std::string route_name;
-    std::map<std::string, std::string> metadata;
+    std::string identity;
     TriggerLookup result;
     int64_t last_used_ms = 0;
   };

@@ -416,5 +416,98 @@ TEST_CASE("idle routes nobody references are evicted, pinned or referenced ones 
   CHECK(scaler.agg->route_count() == 0);
 }
 
+TEST_CASE("a dropped series index is rebuilt: reconnects, new definitions and evictions stay exact") {
+  ManualClock clock;
+  Scaler scaler(clock, AggregatorOptions{.route_idle_eviction = 5min, .gauge_grace = 1s,
+                                         .proxy_state_ttl = 1h});
+  auto s = scaler.connect("p1", 100);
+  send(*s, ReportBuilder(1).def(1, kRoute, "web").def(2, "shop/other", "web").sample(1, 10).sample(2, 5),
+       clock);
+  std::string why;
+  auto epoch = scaler.agg->open_stream("p1", 100, &why);
+  REQUIRE(epoch);
+  // Two idle sweeps: the first clears the "used" mark of the definitions, the second drops it.
+  scaler.agg->sweep();
+  scaler.agg->sweep();
+  {
+    std::lock_guard<std::mutex> lock(epoch->apply_mutex());
+    CHECK_FALSE(epoch->index_built());
+    CHECK(epoch->state_count() == 2);
+  }
+  // Samples need no index.
+  send(*s, ReportBuilder(2).sample(1, 12), clock);
+  CHECK(scaler.total() == 12);
+  // A second stream of the same process defines the same series under another id: it continues
+  // from the state found through the rebuilt index (nothing counted twice).
+  auto s2 = scaler.connect("p1", 100);
+  send(*s2, ReportBuilder(3).def(7, kRoute, "web", 11).sample(7, 15), clock);
+  CHECK(scaler.total() == 15);
+  {
+    std::lock_guard<std::mutex> lock(epoch->apply_mutex());
+    CHECK(epoch->index_built());
+    CHECK(epoch->state_count() == 2);
+  }
+  scaler.agg->close_stream(epoch);
+  // Dropped again, then an eviction releases the idle route's state through a rebuilt index.
+  scaler.agg->sweep();
+  scaler.agg->sweep();
+  s.reset();
+  s2.reset();
+  clock.advance(10min);
+  scaler.agg->sweep();
+  CHECK(scaler.agg->route_count() == 0);
+  {
+    std::lock_guard<std::mutex> lock(epoch->apply_mutex());
+    CHECK(epoch->state_count() == 0);
+  }
+}
+
+TEST_CASE("the stream id table keeps ids defined in order as one run and falls back to a table") {
+  StreamSlots t;
+  CHECK(t.get(0) == StreamSlots::kNone);
+  CHECK(t.get(1) == StreamSlots::kNone);
+  for (uint32_t id = 1; id <= 1000; ++id) t.set(id, id + 6);
+  CHECK(t.is_run());
+  CHECK(t.get(1) == 7);
+  CHECK(t.get(1000) == 1006);
+  CHECK(t.get(1001) == StreamSlots::kNone);
+  CHECK(t.get(0) == StreamSlots::kNone);
+  t.set(1002, 3);  // a gap: the run becomes a table, with every earlier id kept
+  CHECK_FALSE(t.is_run());
+  CHECK(t.get(500) == 506);
+  CHECK(t.get(1001) == StreamSlots::kNone);
+  CHECK(t.get(1002) == 3);
+  t.reserve(5000);
+  CHECK(t.get(4999) == StreamSlots::kNone);
+  size_t n = 0;
+  uint64_t sum = 0;
+  t.for_each([&](uint32_t s) {
+    ++n;
+    sum += s;
+  });
+  CHECK(n == 1001);
+  CHECK(sum == (7 + 1006) * 1000 / 2 + 3);
+  StreamSlots u;  // a first id other than 1, or an out-of-line state, also ends the run
+  u.set(1, 0);
+  u.set(2, 5);
+  CHECK_FALSE(u.is_run());
+  CHECK(u.get(1) == 0);
+  CHECK(u.get(2) == 5);
+}
+
+TEST_CASE("a stream whose ids are not a run counts exactly like one whose ids are") {
+  ManualClock clock;
+  Scaler scaler(clock);
+  auto s = scaler.connect("p1", 100);
+  // Ids 5, 3, 9 (no run) and a resend of 3.
+  send(*s, ReportBuilder(1).def(5, kRoute, "web").def(3, "shop/a", "web").def(9, "shop/b", "web")
+               .sample(5, 10).sample(3, 1).sample(9, 2),
+       clock);
+  send(*s, ReportBuilder(2).def(3, "shop/a", "web").sample(5, 12).sample(3, 1), clock);
+  CHECK(scaler.total() == 12);
+  CHECK(scaler.agg->find_route("shop/a")->requests_total() == 1);
+  CHECK(scaler.agg->find_route("shop/b")->requests_total() == 2);
+}
+
 }  // namespace
 }  // namespace lockstep::aggregator

@@ -139,6 +139,32 @@ TEST_CASE("the cache parses each distinct metadata map once and caches errors to
   CHECK(f.cache.size() == 0);
 }
 
+TEST_CASE("the cache tells apart metadata that differ only in how strings split into pairs") {
+  Fixture f;
+  const uint64_t before = f.cache.parses();
+  // A flat "k=v" or NUL-joined form would make these three look alike.
+  Metadata one = {{"hosts", "a.com"}, {"targetValue", "10"}};
+  Metadata joined = {{"hosts", std::string("a.com\0targetValue\0", 20) + "10"}};
+  Metadata shifted = {{"hosts", "a.co"}, {"mtargetValue", "10"}};
+  auto a = f.cache.lookup("shop", "web", one);
+  auto b = f.cache.lookup("shop", "web", joined);
+  auto c = f.cache.lookup("shop", "web", shifted);
+  CHECK(f.cache.parses() == before + 3);
+  REQUIRE(a.trigger);
+  CHECK(a.trigger->spec.hosts == std::vector<std::string>{"a.com"});
+  CHECK(b.error);  // no targetValue, and a host that is not a host name
+  CHECK(c.trigger != a.trigger);
+  // The same metadata under another ScaledObject is another trigger; order never matters.
+  auto d = f.cache.lookup("shop", "web2", one);
+  auto e = f.cache.lookup("sho", "pweb", one);
+  CHECK(f.cache.parses() == before + 5);
+  CHECK(d.trigger->spec.route_key == "shop/web2");
+  CHECK(e.trigger->spec.route_key == "sho/pweb");
+  CHECK(f.cache.lookup("shop", "web", Metadata{{"targetValue", "10"}, {"hosts", "a.com"}}).trigger ==
+        a.trigger);
+  CHECK(f.cache.parses() == before + 5);
+}
+
 // A hub sink that records what it was sent.
 struct FakeSink final : ActivationHub::Sink {
   std::atomic<int> trues{0};
