@@ -3,10 +3,12 @@
 #include <google/protobuf/arena.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/proto_buffer_writer.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <optional>
 
 namespace lockstep::aggregator {
@@ -391,9 +393,23 @@ void IngestService::schedule(std::shared_ptr<Control> control, bool urgent) {
 }
 
 void IngestService::worker() {
+  const auto tid = static_cast<pid_t>(syscall(SYS_gettid));
+  if (options_.apply_sched_batch) {
+    // SCHED_BATCH: CPU-bound work that never preempts a waking thread (priority 0 is required).
+    sched_param param{};
+    if (sched_setscheduler(tid, SCHED_BATCH, &param) != 0) {
+      log_.warn("ingest apply thread: cannot use SCHED_BATCH", {{"errno", std::to_string(errno)}});
+    }
+  }
   if (options_.apply_nice != 0) {
     // Linux: nice applies per thread. Bulk apply yields the CPU to KEDA's calls and activations.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), options_.apply_nice);
+    if (setpriority(PRIO_PROCESS, static_cast<id_t>(tid), options_.apply_nice) != 0) {
+      log_.warn("ingest apply thread: cannot set nice", {{"errno", std::to_string(errno)}});
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    worker_tids_.push_back(tid);
   }
   ParseBlock block;
   while (true) {
@@ -425,6 +441,11 @@ void IngestService::shutdown() {
     streams = streams_;
   }
   for (const auto& c : streams) Stream::end(c, grpc::Status::OK);
+}
+
+std::vector<int> IngestService::apply_thread_ids() const {
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  return worker_tids_;
 }
 
 size_t IngestService::open_streams() const {

@@ -25,10 +25,14 @@ class IngestObserver {
 
 struct IngestServiceOptions {
   IngestLimits limits;
-  // Threads that decode and apply large reports, at a lower CPU priority (nice), so that the
-  // gRPC threads stay free for KEDA's calls and for small (urgent) reports.
+  // Threads that decode and apply large reports, at a lower CPU priority, so that the gRPC
+  // threads stay free for KEDA's calls and for small (urgent) reports. Nice is per thread on
+  // Linux, and inside a container's cgroup it only orders the scaler's own threads: bulk apply
+  // then runs on what KEDA's calls and activations leave. SCHED_BATCH also keeps an apply thread
+  // that wakes from preempting a running KEDA call.
   int apply_threads = 1;
-  int apply_nice = 5;
+  int apply_nice = 19;
+  bool apply_sched_batch = true;
   // Reports up to this size are decoded and applied at once on the gRPC thread (a held request
   // is reported alone and small: it must not wait behind bulk reports).
   size_t inline_apply_bytes = 8 << 10;
@@ -60,6 +64,8 @@ class IngestService final
 
   void shutdown();
   size_t open_streams() const;
+  // Linux thread ids of the apply threads (once they have started), for tests and diagnostics.
+  std::vector<int> apply_thread_ids() const;
 
  private:
   class Stream;
@@ -79,7 +85,7 @@ class IngestService final
   bool shutting_down_ = false;
   std::set<std::shared_ptr<Control>> streams_;
 
-  std::mutex queue_mu_;
+  mutable std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   // Guarded by queue_mu_: streams with reports to apply, urgent ones first.
   std::deque<std::shared_ptr<Control>> urgent_;
@@ -87,6 +93,7 @@ class IngestService final
   bool stopping_ = false;
   std::atomic<int64_t> queued_bytes_{0};  // relaxed: a budget, approximate by design
   std::vector<std::thread> workers_;
+  std::vector<int> worker_tids_;  // guarded by queue_mu_
   friend class Stream;
 };
 

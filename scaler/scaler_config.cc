@@ -98,7 +98,10 @@ void bind_config(ConfigSchema& s, ScalerConfig& c) {
             "Threads that decode and apply large reports (the gRPC threads stay free for KEDA).");
   s.add_int("ingest.apply_nice", &c.ingest.apply_nice, 0, 19,
             "Nice value of the apply threads: bulk ingest yields the CPU to KEDA's calls and to "
-            "activations.");
+            "activations (within the scaler's own cgroup, so only to its own threads).");
+  s.add_bool("ingest.apply_sched_batch", &c.ingest.apply_sched_batch,
+             "Run the apply threads under SCHED_BATCH: a waking apply thread never preempts a "
+             "KEDA call or an activation in progress.");
   s.add_bytes("ingest.inline_apply_bytes", &c.ingest.inline_apply_bytes, 0, 16 << 20,
               "Reports up to this size (e.g. one carrying a held request) are applied at once on "
               "the gRPC thread instead of queueing behind bulk reports.");

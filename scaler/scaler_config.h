@@ -33,7 +33,8 @@ struct ScalerConfig {
     int64_t max_history_buckets = 3600;
     std::chrono::milliseconds max_clock_skew{5000};
     int64_t apply_threads = 1;
-    int64_t apply_nice = 5;
+    int64_t apply_nice = 19;
+    bool apply_sched_batch = true;
     int64_t inline_apply_bytes = 8 << 10;
     int64_t queue_bytes = 4 << 20;
   } ingest;

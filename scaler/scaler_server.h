@@ -65,6 +65,7 @@ class ScalerServer {
   TriggerCache& triggers() { return *triggers_; }
   ActivationHub& hub() { return *hub_; }
   ExternalScalerService& keda() { return *keda_; }
+  aggregator::IngestService& ingest() { return *ingest_; }
   HttpAdminServer& admin() { return *admin_; }
   ScalerMetrics& metrics() { return *metrics_; }
   // Extra collectables for /metrics (e.g. the rollout module's); call before start().

@@ -3,6 +3,10 @@
 #include <doctest/doctest.h>
 #include <grpcpp/generic/generic_stub.h>
 
+#include <sched.h>
+#include <sys/resource.h>
+
+#include <cerrno>
 #include <cmath>
 
 #include "scaler_harness.h"
@@ -315,6 +319,50 @@ TEST_CASE("ingest: a stream without hello, a bad hello, an oversized report end 
   REQUIRE(route);
   CHECK(route->requests_total() == 5);
   CHECK_FALSE(p.wait_end(50ms).has_value());
+}
+
+// Apply threads' scheduling, read back from the kernel.
+std::vector<std::pair<int, int>> apply_thread_scheduling(test::Scaler& scaler, size_t threads) {
+  std::vector<int> tids;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((tids = scaler.server->ingest().apply_thread_ids()).size() < threads &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  std::vector<std::pair<int, int>> out;  // (policy, nice)
+  for (int tid : tids) {
+    errno = 0;
+    const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
+    REQUIRE(errno == 0);
+    out.emplace_back(sched_getscheduler(tid), nice);
+  }
+  return out;
+}
+
+TEST_CASE("bulk apply threads run at the lowest priority, under SCHED_BATCH by default") {
+  ManualClock clock;
+  ScalerConfig config = test::loopback_config();
+  config.ingest.apply_threads = 2;
+  {
+    test::Scaler scaler(clock, config);
+    const auto sched = apply_thread_scheduling(scaler, 2);
+    REQUIRE(sched.size() == 2);
+    for (const auto& [policy, nice] : sched) {
+      CHECK(policy == SCHED_BATCH);
+      CHECK(nice == 19);
+    }
+  }
+  config.ingest.apply_sched_batch = false;
+  // Unprivileged, a thread cannot go below the process' own nice (a test run under `nice`).
+  const int nice = std::max(7, getpriority(PRIO_PROCESS, 0));
+  config.ingest.apply_nice = nice;
+  test::Scaler scaler(clock, config);
+  const auto sched = apply_thread_scheduling(scaler, 2);
+  REQUIRE(sched.size() == 2);
+  for (const auto& [policy, thread_nice] : sched) {
+    CHECK(policy == SCHED_OTHER);
+    CHECK(thread_nice == nice);
+  }
 }
 
 TEST_CASE("reports through the apply pool: in order, acked, applied before a half-close ends") {
