@@ -5,12 +5,21 @@
 //       decoded reports flat out while this thread times the GetMetrics path (trigger lookup,
 //       metric read, response) for random routes.
 //   scaler_load remote --keda HOST:PORT --ingest HOST:PORT [--routes 10000] [--proxies 100]
-//       [--seconds 5] [--activations 200]
+//       [--seconds 5] [--activations 200] [--proxy-nice 10]
 //       A real scaler over loopback: `proxies` report streams push every route as fast as the
 //       scaler acks (encode, send, decode, apply); meanwhile a KEDA-like client times GetMetrics.
 //       Then the activation latency: a report with a held request -> `true` on an open
-//       StreamIsActive, idle and while ingest runs flat out.
+//       StreamIsActive, idle and while ingest runs flat out. The proxies run in a child process
+//       at nice --proxy-nice (they stand for other machines), the KEDA-like client (and the one
+//       stream that reports the held requests) in this process at nice 0; the CPU each of the
+//       three processes used while ingest ran flat out is printed.
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <condition_variable>
@@ -51,7 +60,16 @@ struct Args {
   int activations = 200;
   int scaler_pid = 0;       // to read the scaler's resident size from /proc
   double steady_seconds = 10;  // a phase where every proxy reports once a second
+  // Nice value of the process that stands for the proxies (their encode, send and ack reads).
+  // The proxies run on other machines in production; here they share the scaler's two cores, and
+  // at nice 0 a hundred of them would take CPU from the KEDA-like client that measures latency.
+  int proxy_nice = 10;
 };
+
+// Lowers the calling thread's CPU priority (Linux: nice is per thread).
+void nice_this_thread(int nice) {
+  if (nice != 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
+}
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -72,6 +90,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--activations") a.activations = std::stoi(v);
     else if (k == "--scaler-pid") a.scaler_pid = std::stoi(v);
     else if (k == "--steady-seconds") a.steady_seconds = std::stod(v);
+    else if (k == "--proxy-nice") a.proxy_nice = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       std::exit(2);
@@ -228,8 +247,8 @@ int run_inprocess(const Args& a) {
 // unacknowledged).
 class PushingProxy {
  public:
-  PushingProxy(std::shared_ptr<grpc::Channel> ch, int id, int routes, int first_route)
-      : stub_(v1::Ingest::NewStub(ch)), id_(id), routes_(routes), first_(first_route) {}
+  PushingProxy(std::shared_ptr<grpc::Channel> ch, int id, int routes, int first_route, int nice)
+      : stub_(v1::Ingest::NewStub(ch)), id_(id), routes_(routes), first_(first_route), nice_(nice) {}
 
   bool open() {
     ctx_.set_deadline(std::chrono::system_clock::now() + 1h);
@@ -256,6 +275,7 @@ class PushingProxy {
     }
     *msg_.mutable_report() = samples_report(routes_);
     reader_ = std::thread([this] {
+      nice_this_thread(nice_);
       v1::ReportResponse ack;
       while (stream_->Read(&ack)) {
         {
@@ -274,6 +294,7 @@ class PushingProxy {
   // Reports every `period` (0: as fast as the scaler acks, at most `window` unacknowledged).
   void run(const std::atomic<bool>& stop, std::atomic<uint64_t>& entries, int window,
            std::chrono::milliseconds period = 0ms) {
+    nice_this_thread(nice_);
     auto next = Clock::now();
     while (!stop.load(std::memory_order_relaxed)) {
       if (period > 0ms) {
@@ -315,6 +336,7 @@ class PushingProxy {
   const int id_;
   const int routes_;
   const int first_;
+  const int nice_;
   grpc::ClientContext ctx_;
   std::unique_ptr<grpc::ClientReaderWriter<v1::ReportRequest, v1::ReportResponse>> stream_;
   v1::ReportRequest msg_;
@@ -418,7 +440,46 @@ void time_activations(const std::shared_ptr<grpc::Channel>& keda, const std::sha
   for (auto& w : watches) w->thread.join();
 }
 
-int run_remote(const Args& a) {
+// CPU time (user + system) of a process so far, in seconds (0 if unknown).
+double cpu_seconds(int pid) {
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return 0;
+  char buf[1024];
+  const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+  if (p == nullptr) return 0;
+  unsigned long utime = 0, stime = 0;
+  // Fields after the name: state(3) ... utime(14) stime(15).
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) {
+    return 0;
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// One line over a pipe between the two processes of `remote`.
+void send_line(int fd, const std::string& line) {
+  const std::string l = line + "\n";
+  if (write(fd, l.data(), l.size()) != static_cast<ssize_t>(l.size())) std::_Exit(3);
+}
+std::string read_line(int fd) {
+  std::string out;
+  char c;
+  while (read(fd, &c, 1) == 1) {
+    if (c == '\n') return out;
+    out.push_back(c);
+  }
+  std::_Exit(0);  // the other side is gone
+}
+
+// The proxies' process: `proxies` report streams, told over `in` what to do, answering on `out`.
+// The whole process runs at nice `proxy_nice` (its gRPC threads too): it stands for proxies on
+// other machines, and must not take the KEDA client's CPU.
+int run_proxies(const Args& a, int in, int out) {
+  if (a.proxy_nice != 0) setpriority(PRIO_PROCESS, 0, a.proxy_nice);
+  // Connect once KEDA's first calls have pinned the routes (as the original sequence had it).
+  if (read_line(in) != "go") std::_Exit(4);
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(64 << 20);
   // Several connections, so the proxies' streams are not all on one HTTP/2 connection.
@@ -429,25 +490,13 @@ int run_remote(const Args& a) {
     ingest_channels.push_back(
         grpc::CreateCustomChannel(a.ingest, grpc::InsecureChannelCredentials(), ca));
   }
-  auto keda = grpc::CreateChannel(a.keda, grpc::InsecureChannelCredentials());
-  auto stub = es::ExternalScaler::NewStub(keda);
-  // KEDA's first calls: the triggers of every route (parsed once, pinned).
-  for (int r = 0; r < a.routes; ++r) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-    es::GetMetricSpecResponse resp;
-    if (!stub->GetMetricSpec(&ctx, trigger_ref(r), &resp).ok()) {
-      std::fprintf(stderr, "GetMetricSpec failed for %s\n", route_key(r).c_str());
-      return 1;
-    }
-  }
   std::vector<std::unique_ptr<PushingProxy>> proxies;
   for (int p = 0; p < a.proxies; ++p) {
     // Like a real proxy, retry a refused stream (the scaler sheds new streams under memory
     // pressure while others are being applied).
     for (int attempt = 0;; ++attempt) {
       auto proxy = std::make_unique<PushingProxy>(ingest_channels[p % ingest_channels.size()], p,
-                                                  a.routes, 0);
+                                                  a.routes, 0, 0);
       if (proxy->open()) {
         proxies.push_back(std::move(proxy));
         break;
@@ -461,7 +510,84 @@ int run_remote(const Args& a) {
       std::this_thread::sleep_for(200ms);
     }
   }
-  std::printf("remote: %d routes x %d proxies, %.1f s of ingest\n", a.routes, a.proxies, a.seconds);
+  send_line(out, "ready");
+  while (true) {
+    const std::string cmd = read_line(in);
+    if (cmd == "quit") break;
+    // "run <period_ms>" until "stop": period 0 is flat out.
+    if (cmd.rfind("run ", 0) != 0) std::_Exit(4);
+    const auto period = std::chrono::milliseconds(std::stoi(cmd.substr(4)));
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> entries{0};
+    std::vector<std::thread> threads;
+    const auto start = Clock::now();
+    for (auto& p : proxies) {
+      threads.emplace_back([&, raw = p.get()] { raw->run(stop, entries, 4, period); });
+    }
+    send_line(out, "started");
+    if (read_line(in) != "stop") std::_Exit(4);
+    stop = true;
+    const auto stopped = Clock::now();
+    for (auto& t : threads) t.join();
+    uint64_t rejects = 0;
+    for (auto& p : proxies) rejects += p->rejects();
+    char line[128];
+    std::snprintf(line, sizeof line, "%llu %.6f %llu", static_cast<unsigned long long>(entries.load()),
+                  std::chrono::duration<double>(stopped - start).count(),
+                  static_cast<unsigned long long>(rejects));
+    send_line(out, line);
+  }
+  for (auto& p : proxies) p->close();
+  return 0;
+}
+
+// The KEDA side (this process, nice 0) and the proxies (a child process at nice `proxy_nice`):
+// two processes, as KEDA and the proxies are two programs on other machines in production.
+int run_remote(const Args& a) {
+  // Fork before any gRPC object exists in either process.
+  int to_child[2], from_child[2];
+  if (pipe(to_child) != 0 || pipe(from_child) != 0) return 1;
+  const pid_t child = fork();
+  if (child < 0) return 1;
+  if (child == 0) {
+    close(to_child[1]);
+    close(from_child[0]);
+    std::_Exit(run_proxies(a, to_child[0], from_child[1]));
+  }
+  close(to_child[0]);
+  close(from_child[1]);
+  const int cmd = to_child[1];
+  const int reply = from_child[0];
+  struct Reaper {
+    pid_t pid;
+    int fd;
+    ~Reaper() {
+      send_line(fd, "quit");
+      close(fd);
+      waitpid(pid, nullptr, 0);
+    }
+  };
+  auto keda = grpc::CreateChannel(a.keda, grpc::InsecureChannelCredentials());
+  auto activator_channel = grpc::CreateChannel(a.ingest, grpc::InsecureChannelCredentials());
+  auto stub = es::ExternalScaler::NewStub(keda);
+  // KEDA's first calls: the triggers of every route (parsed once, pinned).
+  for (int r = 0; r < a.routes; ++r) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    es::GetMetricSpecResponse resp;
+    if (!stub->GetMetricSpec(&ctx, trigger_ref(r), &resp).ok()) {
+      std::fprintf(stderr, "GetMetricSpec failed for %s\n", route_key(r).c_str());
+      kill(child, SIGKILL);
+      return 1;
+    }
+  }
+  send_line(cmd, "go");
+  Reaper reaper{child, cmd};
+  if (read_line(reply) != "ready") return 1;
+  std::printf("remote: %d routes x %d proxies, %.1f s of ingest; proxies in process %d at nice %d, "
+              "KEDA client in process %d at nice 0\n",
+              a.routes, a.proxies, a.seconds, static_cast<int>(child), a.proxy_nice,
+              static_cast<int>(getpid()));
   if (std::getenv("LOCKSTEP_LOAD_IDLE_PAUSE") != nullptr) {
     std::printf("connected; pausing %s s\n", std::getenv("LOCKSTEP_LOAD_IDLE_PAUSE"));
     std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(std::getenv("LOCKSTEP_LOAD_IDLE_PAUSE"))));
@@ -470,49 +596,61 @@ int run_remote(const Args& a) {
   // Idle activation latency first.
   {
     Percentiles idle;
-    time_activations(keda, ingest_channels[0], a.activations, 0, idle);
+    time_activations(keda, activator_channel, a.activations, 0, idle);
     idle.print("activation (held report -> true), idle:");
   }
+  auto stop_run = [&](double* secs, uint64_t* rejects) {
+    send_line(cmd, "stop");
+    unsigned long long e = 0, r = 0;
+    double s = 0;
+    std::sscanf(read_line(reply).c_str(), "%llu %lf %llu", &e, &s, &r);
+    *secs = s;
+    *rejects = r;
+    return static_cast<uint64_t>(e);
+  };
   // Steady state: every proxy reports every route once a second, as deployed.
   if (a.steady_seconds > 0) {
-    std::atomic<bool> stop_steady{false};
-    std::atomic<uint64_t> steady_entries{0};
-    std::vector<std::thread> steady;
-    for (auto& p : proxies) {
-      steady.emplace_back([&, raw = p.get()] { raw->run(stop_steady, steady_entries, 4, 1000ms); });
-    }
+    send_line(cmd, "run 1000");
+    if (read_line(reply) != "started") return 1;
     std::this_thread::sleep_for(std::chrono::duration<double>(a.steady_seconds));
     const auto [rss, hwm] = resident(a.scaler_pid);
-    stop_steady = true;
-    for (auto& t : steady) t.join();
+    double secs;
+    uint64_t rejects;
+    const uint64_t e = stop_run(&secs, &rejects);
     std::printf("%-44s %.2fM entries/s; scaler VmRSS %.1f MiB (VmHWM so far %.1f MiB)\n",
-                "steady state, 1 report/s per proxy:",
-                static_cast<double>(steady_entries.load()) / a.steady_seconds / 1e6, rss / 1024.0,
-                hwm / 1024.0);
+                "steady state, 1 report/s per proxy:", static_cast<double>(e) / secs / 1e6,
+                rss / 1024.0, hwm / 1024.0);
   }
   std::atomic<bool> stop{false};
-  std::atomic<uint64_t> entries{0};
-  std::vector<std::thread> threads;
+  const double cpu_scaler0 = cpu_seconds(a.scaler_pid);
+  const double cpu_proxies0 = cpu_seconds(child);
+  const double cpu_keda0 = cpu_seconds(getpid());
+  send_line(cmd, "run 0");
+  if (read_line(reply) != "started") return 1;
   const auto start = Clock::now();
-  for (auto& p : proxies) threads.emplace_back([&, raw = p.get()] { raw->run(stop, entries, 4); });
   Percentiles gm;
   std::atomic<int> gm_errors{0};
   std::thread poller([&] { time_get_metrics(*stub, a.routes, stop, gm, gm_errors); });
   Percentiles busy;
   std::this_thread::sleep_for(std::chrono::duration<double>(a.seconds / 2));
-  time_activations(keda, ingest_channels[1], a.activations, 1, busy);
+  time_activations(keda, activator_channel, a.activations, 1, busy);
   std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
                                             std::chrono::duration<double>(a.seconds)));
   stop = true;
-  const auto stopped = Clock::now();
-  for (auto& t : threads) t.join();
+  double secs;
+  uint64_t rejects;
+  const uint64_t entries = stop_run(&secs, &rejects);
   poller.join();
-  const double secs = std::chrono::duration<double>(stopped - start).count();
-  uint64_t rejects = 0;
-  for (auto& p : proxies) rejects += p->rejects();
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu_scaler = cpu_seconds(a.scaler_pid) - cpu_scaler0;
+  const double cpu_proxies = cpu_seconds(child) - cpu_proxies0;
+  const double cpu_keda = cpu_seconds(getpid()) - cpu_keda0;
   std::printf("%-44s %.2fM entries/s (%llu entries, %llu rejects)\n",
-              "ingest end to end over loopback gRPC:", static_cast<double>(entries.load()) / secs / 1e6,
-              static_cast<unsigned long long>(entries.load()), static_cast<unsigned long long>(rejects));
+              "ingest end to end over loopback gRPC:", static_cast<double>(entries) / secs / 1e6,
+              static_cast<unsigned long long>(entries), static_cast<unsigned long long>(rejects));
+  std::printf("%-44s scaler %.2f, proxies %.2f, KEDA client %.2f (of %ld CPUs)\n",
+              "CPU while ingest runs flat out, cores:", cpu_scaler / wall, cpu_proxies / wall,
+              cpu_keda / wall, sysconf(_SC_NPROCESSORS_ONLN));
   gm.print("GetMetrics over loopback (ingest running):");
   if (gm_errors.load() > 0) std::printf("GetMetrics errors: %d\n", gm_errors.load());
   busy.print("activation, while ingest runs flat out:");
@@ -521,7 +659,6 @@ int run_remote(const Args& a) {
     std::printf("%-44s VmRSS %.1f MiB, VmHWM %.1f MiB\n", "scaler memory after flat-out ingest:",
                 rss / 1024.0, hwm / 1024.0);
   }
-  for (auto& p : proxies) p->close();
   return 0;
 }
 
