@@ -5,25 +5,11 @@
 namespace lockstep::rollout {
 namespace {
 
-template <class Map>
-void replace_in(Map& map, const std::string& scope, std::vector<typename Map::mapped_type>&& items,
-                const std::vector<ObjectKey>& keep, std::vector<ObjectKey>* removed) {
-  std::set<ObjectKey> keep_set(keep.begin(), keep.end());
-  std::set<ObjectKey> listed;
-  for (const auto& item : items) listed.insert(item.meta.key());
-  for (auto it = map.begin(); it != map.end();) {
-    const bool in_scope = scope.empty() || it->first.ns == scope;
-    if (in_scope && !listed.count(it->first) && !keep_set.count(it->first)) {
-      if (removed) removed->push_back(it->first);
-      it = map.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto& item : items) {
-    ObjectKey key = item.meta.key();
-    map.insert_or_assign(std::move(key), std::move(item));
-  }
+// The API server changes an object's resourceVersion on every write: a relisted object with the
+// same uid and resourceVersion is the object we hold. (Manifests have none: always a change.)
+bool same_version(const ObjectMeta& held, const ObjectMeta& listed) {
+  return !listed.resource_version.empty() && held.resource_version == listed.resource_version &&
+         held.uid == listed.uid;
 }
 
 }  // namespace
@@ -51,7 +37,7 @@ void ClusterState::changed() {
 }
 
 void ClusterState::note_locked(ObjectKind kind, const ObjectKey& key) {
-  if (changes_.relisted) return;  // everything is resolved again anyway
+  if (changes_.everything) return;  // everything is resolved again anyway
   switch (kind) {
     case ObjectKind::kScaledObject:
       changes_.scaled_objects.insert(key);
@@ -134,43 +120,57 @@ void ClusterState::replace(ObjectKind kind, const std::string& scope,
                            std::vector<AnyObject> objects, const std::vector<ObjectKey>& keep) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // A whole kind is replaced: the route authority resolves everything (its full rebuild).
-    changes_ = ClusterChanges::everything();
+    // What is gone: held in scope, neither listed nor kept.
+    std::set<ObjectKey> keep_set(keep.begin(), keep.end());
+    std::set<ObjectKey> listed;
+    for (const auto& o : objects) listed.insert(meta_of(o).key());
+    std::vector<ObjectKey> gone;
+    auto collect_gone = [&](const auto& map) {
+      for (const auto& [key, _] : map) {
+        if ((scope.empty() || key.ns == scope) && !listed.count(key) && !keep_set.count(key)) {
+          gone.push_back(key);
+        }
+      }
+    };
+    auto held_meta = [&](const ObjectKey& key) -> const ObjectMeta* {
+      auto find = [&](const auto& map) -> const ObjectMeta* {
+        auto it = map.find(key);
+        return it == map.end() ? nullptr : &it->second.meta;
+      };
+      switch (kind) {
+        case ObjectKind::kScaledObject:
+          return find(scaled_objects_);
+        case ObjectKind::kRollout:
+          return find(rollouts_);
+        case ObjectKind::kService:
+          return find(services_);
+        case ObjectKind::kEndpointSlice:
+          return find(endpoint_slices_);
+      }
+      return nullptr;
+    };
     switch (kind) {
       case ObjectKind::kScaledObject:
+        collect_gone(scaled_objects_);
+        break;
       case ObjectKind::kRollout:
-      case ObjectKind::kService: {
-        // Same shape for the three maps without indexes.
-        auto run = [&](auto& map) {
-          using T = typename std::decay_t<decltype(map)>::mapped_type;
-          std::vector<T> items;
-          items.reserve(objects.size());
-          for (auto& o : objects) {
-            if (std::holds_alternative<T>(o)) items.push_back(std::move(std::get<T>(o)));
-          }
-          replace_in(map, scope, std::move(items), keep, nullptr);
-        };
-        if (kind == ObjectKind::kScaledObject) run(scaled_objects_);
-        if (kind == ObjectKind::kRollout) run(rollouts_);
-        if (kind == ObjectKind::kService) run(services_);
+        collect_gone(rollouts_);
         break;
-      }
-      case ObjectKind::kEndpointSlice: {
-        std::set<ObjectKey> keep_set(keep.begin(), keep.end());
-        std::set<ObjectKey> listed;
-        for (const auto& o : objects) listed.insert(meta_of(o).key());
-        std::vector<ObjectKey> gone;
-        for (const auto& [key, _] : endpoint_slices_) {
-          if ((scope.empty() || key.ns == scope) && !listed.count(key) && !keep_set.count(key)) {
-            gone.push_back(key);
-          }
-        }
-        for (const auto& key : gone) remove_locked(ObjectKind::kEndpointSlice, key);
-        for (auto& o : objects) {
-          if (std::holds_alternative<EndpointSlice>(o)) upsert_locked(std::move(o));
-        }
+      case ObjectKind::kService:
+        collect_gone(services_);
         break;
-      }
+      case ObjectKind::kEndpointSlice:
+        collect_gone(endpoint_slices_);
+        break;
+    }
+    for (const auto& key : gone) remove_locked(kind, key);
+    // A relist after a 410 mostly lists what we hold: only what differs is a change, so the
+    // route authority resolves again only the routes that read it.
+    for (auto& o : objects) {
+      if (kind_of(o) != kind) continue;
+      const ObjectMeta* held = held_meta(meta_of(o).key());
+      if (held && same_version(*held, meta_of(o))) continue;
+      upsert_locked(std::move(o));
     }
   }
   changed();

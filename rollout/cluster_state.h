@@ -26,20 +26,21 @@ struct ClusterView {
 
 // What changed in the model since the last drain: the keys a resolver must look at again. A
 // Service key stands for the Service and for every EndpointSlice labelled with its name (before
-// and after the change). `relisted`: a source replaced a whole kind (first list, relist after
-// 410, manifest reload), so everything is resolved again and the key sets are left empty.
+// and after the change). A relist (replace) records only what differs from what is held (by uid
+// and resourceVersion). `everything`: resolve everything (the journal's start, and a consumer's
+// full rebuild); the key sets are then left empty.
 struct ClusterChanges {
-  bool relisted = false;
+  bool everything = false;
   std::set<ObjectKey> scaled_objects;
   std::set<ObjectKey> rollouts;
   std::set<ObjectKey> services;
-  static ClusterChanges everything() {
+  static ClusterChanges all() {
     ClusterChanges c;
-    c.relisted = true;
+    c.everything = true;
     return c;
   }
   bool empty() const {
-    return !relisted && scaled_objects.empty() && rollouts.empty() && services.empty();
+    return !everything && scaled_objects.empty() && rollouts.empty() && services.empty();
   }
 };
 
@@ -65,7 +66,7 @@ class ClusterState : public ObjectSink {
     return reader(view);
   }
   // Like read(), and hands `reader` the changes since the last drain, then forgets them (one
-  // consumer: the route authority). Starts with `relisted` set.
+  // consumer: the route authority). Starts with `everything` set.
   template <class Reader>
   auto drain(Reader&& reader) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -102,7 +103,7 @@ class ClusterState : public ObjectSink {
   std::map<ObjectKey, Service> services_;                    // guarded by mu_
   std::map<ObjectKey, EndpointSlice> endpoint_slices_;       // guarded by mu_
   std::map<ObjectKey, std::set<ObjectKey>> slices_by_service_;  // guarded by mu_
-  ClusterChanges changes_ = ClusterChanges::everything();  // guarded by mu_
+  ClusterChanges changes_ = ClusterChanges::all();  // guarded by mu_
   std::atomic<uint64_t> revision_{0};  // release on change, acquire by readers of revision()
 };
 

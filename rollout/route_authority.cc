@@ -230,7 +230,7 @@ void RouteAuthority::sync_catalogue(const ClusterView& view, const ClusterChange
     auto it = view.scaled_objects.find(key);
     sync_triggers(key, it == view.scaled_objects.end() ? nullptr : &it->second);
   };
-  if (!changes.relisted) {
+  if (!changes.everything) {
     for (const auto& key : changes.scaled_objects) sync(key);
     return;
   }
@@ -272,7 +272,7 @@ bool RouteAuthority::build(bool full) {
   const auto started = std::chrono::steady_clock::now();
   RouteLedger::Update update = state_.drain([&](const ClusterView& view, ClusterChanges& changes) {
     // The journal has one consumer; an authority's first build does not trust what it says.
-    if (full || generation_ == 0) changes = ClusterChanges::everything();
+    if (full || generation_ == 0) changes = ClusterChanges::all();
     sync_catalogue(view, changes);
     return ledger_.apply(view, specs_, changes, memory_);
   });

@@ -40,8 +40,8 @@ struct AppliedStatus {
 
 // The route authority of one scaler replica: rebuilds the route table whenever the cluster model
 // changes (coalescing bursts: changes during a build are folded into the next one), incrementally:
-// only the routes that read a changed object are resolved again (RouteLedger), and a relist
-// resolves everything (the full rebuild, which gives the same table). It feeds the
+// only the routes that read a changed object are resolved again (RouteLedger); the first build
+// and rebuild_full() resolve everything (the full rebuild, which gives the same table). It feeds the
 // scaler's trigger catalogue (triggers, backend roles), publishes every new table version to its
 // listeners (the route service), and remembers recent versions to tell which proxies apply which
 // split. Publishes nothing before every source has synced, so a restarting replica never sends
@@ -76,7 +76,7 @@ class RouteAuthority {
   // Builds now on the calling thread (tests, benchmarks), from the changes since the last build.
   // Returns true if the version changed.
   bool rebuild();
-  // Resolves every route again (what a relist does): the same table as rebuild() would give.
+  // Resolves every route again, whatever the journal says: the same table as rebuild() gives.
   bool rebuild_full();
 
   // True once a table was built after every source synced.
@@ -102,7 +102,7 @@ class RouteAuthority {
   // route is not routed or its target is not a Rollout.
   std::optional<RolloutContext> rollout_context(const std::string& key) const;
   uint64_t builds() const;
-  // Routes resolved again by the last build (all of them after a relist).
+  // Routes resolved again by the last build (all of them in a full rebuild).
   size_t last_resolved() const;
 
  private:

@@ -99,9 +99,13 @@ RouteLedger::Update RouteLedger::apply(const ClusterView& view, const TriggerSpe
   Update out;
   // 1. The routes that read a changed object.
   std::set<ObjectKey> affected;
-  if (changes.relisted) {
+  if (changes.everything) {
+    // Every route is resolved again and re-indexed: drop the indexes at once.
     for (const auto& [key, _] : slots_) affected.insert(key);
     for (const auto& [key, _] : specs) affected.insert(key);
+    by_rollout_.clear();
+    by_service_.clear();
+    wanted_by_.clear();
   } else {
     affected.insert(changes.scaled_objects.begin(), changes.scaled_objects.end());
     auto add_readers = [&](const std::map<ObjectKey, std::set<ObjectKey>>& index,
@@ -120,7 +124,7 @@ RouteLedger::Update RouteLedger::apply(const ClusterView& view, const TriggerSpe
   std::set<ObjectKey> unsettled;  // routes to arbitrate again
   for (const ObjectKey& key : affected) {
     auto slot_it = slots_.find(key);
-    if (slot_it != slots_.end()) unindex(key, slot_it->second, frontier);
+    if (slot_it != slots_.end() && !changes.everything) unindex(key, slot_it->second, frontier);
     auto spec = specs.find(key);
     const bool live = spec != specs.end() && !spec->second.empty() && view.scaled_objects.count(key);
     if (!live) {
@@ -140,6 +144,7 @@ RouteLedger::Update RouteLedger::apply(const ClusterView& view, const TriggerSpe
     index(key, slot, frontier);
     unsettled.insert(key);
   }
+  if (changes.everything) frontier.clear();  // every route is in `unsettled` already
 
   // 3. Every route that shares a claim, transitively, with a changed one: "the first key keeps
   // it" gives the same outcome within that group as over the whole table.

@@ -52,7 +52,7 @@ class RouteLedger {
   };
 
   // Resolves again every route that reads an object in `changes` (every route when
-  // changes.relisted). `specs` holds the lockstep triggers per ScaledObject, already up to date.
+  // changes.everything). `specs` holds the lockstep triggers per ScaledObject, already up to date.
   Update apply(const ClusterView& view, const TriggerSpecs& specs, const ClusterChanges& changes,
                SplitMemory& memory);
 

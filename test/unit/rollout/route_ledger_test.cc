@@ -284,7 +284,7 @@ TEST_CASE("the incremental table equals the table from scratch, whatever the eve
   }
 }
 
-TEST_CASE("a relist (replace) resolves everything and gives the same table") {
+TEST_CASE("a relist (replace) resolves only what differs from what is held, and gives the same table") {
   const auto apps = world();
   const auto finals = final_objects(apps);
   const Table reference = from_scratch(finals);
@@ -299,8 +299,51 @@ TEST_CASE("a relist (replace) resolves everything and gives the same table") {
     state.replace(static_cast<ObjectKind>(k), "", std::move(by_kind[k]), {});
   }
   authority.rebuild();
-  CHECK(authority.last_resolved() == apps.size());
+  CHECK(authority.last_resolved() == apps.size());  // manifests have no resourceVersion
   check_same(table_of(authority), reference);
+}
+
+TEST_CASE("a relist after a watch gap resolves only the routes whose objects have a new resourceVersion") {
+  const auto apps = world();
+  auto versioned = [](std::vector<AnyObject> objects, const std::string& rv) {
+    for (auto& o : objects) {
+      std::visit([&](auto& x) {
+        x.meta.uid = "uid-" + x.meta.ns + "-" + x.meta.name;
+        x.meta.resource_version = rv;
+      }, o);
+    }
+    return objects;
+  };
+  ClusterState state(quiet());
+  for (auto& o : versioned(final_objects(apps), "1")) state.upsert(std::move(o));
+  RouteAuthority authority(state, nullptr, nullptr, options(), quiet());
+  authority.rebuild();
+
+  // While the watch was down: app0's stable slice changed and app4's ScaledObject was deleted.
+  const App& app0 = apps[0];
+  std::vector<AnyObject> relisted = versioned(final_objects(apps), "1");
+  std::vector<AnyObject> expected;
+  std::vector<AnyObject> by_kind[kObjectKinds];
+  for (auto& o : relisted) {
+    const ObjectMeta& m = meta_of(o);
+    if (kind_of(o) == ObjectKind::kScaledObject && m.name == apps[4].name) continue;
+    if (kind_of(o) == ObjectKind::kEndpointSlice && m.ns == app0.ns &&
+        m.name == app0.name + "-stable-x") {
+      EndpointSlice es = slice(app0, "stable", 2, 9);
+      es.meta.uid = m.uid;
+      es.meta.resource_version = "2";
+      o = es;
+    }
+    expected.push_back(o);
+    by_kind[static_cast<size_t>(kind_of(o))].push_back(o);
+  }
+  for (size_t k = 0; k < kObjectKinds; ++k) {
+    state.replace(static_cast<ObjectKind>(k), "", std::move(by_kind[k]), {});
+  }
+  CHECK(authority.rebuild());
+  CHECK(authority.last_resolved() == 1);  // app0; app4's route is gone, not resolved
+  CHECK(authority.route_keys().size() == apps.size() - 1);
+  check_same(table_of(authority), from_scratch(expected));
 }
 
 TEST_CASE("one change resolves only the routes that read it, and shares the others") {
