@@ -218,7 +218,10 @@ void ScalerServer::maintenance_tick() {
   if (++ticks_ >= next_trim_tick_) {
     const auto started = std::chrono::steady_clock::now();
     malloc_trim(0);
-    const bool slow = std::chrono::steady_clock::now() - started > std::chrono::milliseconds(5);
+    const auto took = std::chrono::steady_clock::now() - started;
+    const bool slow = took > std::chrono::milliseconds(5);
+    log_.debug("malloc_trim", {{"took_us", std::to_string(std::chrono::duration_cast<
+                                                std::chrono::microseconds>(took).count())}});
     trim_every_ = slow ? std::min<uint64_t>(trim_every_ * 2, 16) : 2;
     next_trim_tick_ = ticks_ + trim_every_;
   }
