@@ -431,3 +431,43 @@ TEST_CASE("a route that stops claiming a host hands it to the next key, and back
   }
   check_same(table_of(authority), from_scratch(all));
 }
+
+TEST_CASE("split applied: an older table counts after an endpoint change, not after a split change") {
+  const auto apps = world();
+  const App& app0 = apps[0];  // annotation split
+  const std::string key = app0.ns + "/" + app0.name;
+  ClusterState state(quiet());
+  for (auto& o : final_objects(apps)) state.upsert(std::move(o));
+  RouteAuthority authority(state, nullptr, nullptr, options(), quiet());
+  authority.rebuild();
+  const uint64_t v1 = authority.table()->version;
+  auto proxy_at = [](uint64_t version) {
+    aggregator::ProxyStatus p;
+    p.proxy_id = "p";
+    p.route_table_version = version;
+    return std::vector<aggregator::ProxyStatus>{p};
+  };
+  CHECK(authority.applied(key, proxy_at(v1)).all());
+
+  // Endpoints only: the proxy still on v1 applies the current split.
+  state.upsert(slice(app0, "stable", 2, 7));
+  REQUIRE(authority.rebuild());
+  const uint64_t v2 = authority.table()->version;
+  CHECK(authority.applied(key, proxy_at(v1)).all());
+  CHECK(authority.applied(key, proxy_at(v2)).all());
+
+  // A new split: v1 and v2 are older splits, the new table is applied.
+  ScaledObject so = scaled_object(app0, 1);
+  state.upsert(so);
+  REQUIRE(authority.rebuild());
+  const uint64_t v3 = authority.table()->version;
+  const AppliedStatus old = authority.applied(key, proxy_at(v2));
+  CHECK_FALSE(old.all());
+  REQUIRE(old.pending.size() == 1);
+  CHECK(old.pending[0].reason == "applies an older split");
+  CHECK(authority.applied(key, proxy_at(v3)).all());
+  CHECK(authority.applied(key, proxy_at(12345)).pending[0].reason == "unknown table version");
+  // Another route, untouched by that change, counts on any of the three tables.
+  const std::string other = apps[5].ns + "/" + apps[5].name;
+  CHECK(authority.applied(other, proxy_at(v1)).all());
+}
