@@ -6,7 +6,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include <google/protobuf/util/message_differencer.h>
 
@@ -470,4 +473,45 @@ TEST_CASE("split applied: an older table counts after an endpoint change, not af
   // Another route, untouched by that change, counts on any of the three tables.
   const std::string other = apps[5].ns + "/" + apps[5].name;
   CHECK(authority.applied(other, proxy_at(v1)).all());
+}
+
+TEST_CASE("the authority's thread rebuilds while other threads read, and settles on the table from scratch") {
+  const auto apps = world();
+  auto finals = final_objects(apps);
+  ClusterState state(quiet());
+  for (const auto& o : finals) state.upsert(copy_of(o));
+  RouteAuthority authority(state, nullptr, nullptr, options(), quiet());
+  authority.start();
+  const App& app0 = apps[0];
+  const std::string key = app0.ns + "/" + app0.name;
+  std::atomic<bool> done{false};  // relaxed is enough: it only ends the reader's loop
+  std::thread reader([&] {
+    while (!done.load(std::memory_order_relaxed)) {
+      auto table = authority.table();
+      RouteAuthority::RouteView view;
+      if (authority.route(key, view) && view.route) CHECK(view.route->key() == key);
+      (void)authority.applied(key, authority.proxies());
+      (void)authority.rollout_context(key);
+      (void)authority.route_keys();
+      if (table) CHECK(table->routes_size() <= static_cast<int>(apps.size()));
+    }
+  });
+  size_t changes = 0;
+  for (int v = 1; v <= 200; ++v, ++changes) state.upsert(slice(app0, "stable", 1 + v % 3, v));
+  for (const auto& o : finals) {
+    if (kind_of(o) != ObjectKind::kEndpointSlice) continue;
+    state.upsert(copy_of(o));
+    ++changes;
+  }
+  const Table want = from_scratch(finals);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!authority.table() || authority.table()->version != want.version) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  done.store(true, std::memory_order_relaxed);
+  reader.join();
+  authority.stop();
+  check_same(table_of(authority), want);
+  CHECK(authority.builds() <= changes + 2);  // never more than one build per change
 }
