@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/grpc_process.h"
 #include "common/http_admin_server.h"
 #include "common/log.h"
 #include "proxy/proxy_metrics.h"
@@ -46,6 +47,7 @@ bool split_host_port(const std::string& text, std::string& host, uint16_t& port)
 }  // namespace
 
 int main(int argc, char** argv) {
+  skip_absl_lock_order_checks();
   std::vector<std::string> args(argv + 1, argv + argc);
   SettingsResult loaded = load_settings(args);
   if (loaded.help) {

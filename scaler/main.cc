@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/grpc_process.h"
 #include "common/log.h"
 #include "scaler/scaler_config.h"
 #include "scaler/scaler_server.h"
@@ -42,6 +43,7 @@ void tune_malloc() {
 int main(int argc, char** argv) {
   using namespace lockstep;
   tune_malloc();
+  skip_absl_lock_order_checks();
   // Block the stop signals in every thread; main waits for them below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
