@@ -465,6 +465,9 @@ TEST_CASE("a malformed object from the API server is reported and skipped, its l
     return r && find_backend(*r, "web-stable")->endpoints_size() == 1;
   }));
   CHECK(find_backend(*find_route(sub.latest(), "shop/web"), "web-canary")->endpoints_size() == 2);
+  // Each kind relists on its own: wait until the Services' relist has parsed the malformed one
+  // again, or the fix below could reach that relist first and never be counted twice.
+  REQUIRE(eventually([&] { return invalid("Service") == 2; }));
 
   // Fixed: counted no more, and the table follows the fixed object again.
   json fixed = service("web-canary");
