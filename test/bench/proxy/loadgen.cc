@@ -94,13 +94,8 @@ class ResponseReader {
           }
           break;
         }
-        case State::kBody: {
-          const size_t n = std::min<uint64_t>(remaining_, buf.size());
-          buf.erase(0, n);
-          remaining_ -= n;
-          if (remaining_ != 0) return Result::kNeedMore;
-          return Result::kDone;
-        }
+        case State::kBody:
+          return skip_remaining(buf) ? Result::kDone : Result::kNeedMore;
         case State::kChunkSize: {
           const size_t line = buf.find("\r\n");
           if (line == std::string::npos) return Result::kNeedMore;
@@ -110,10 +105,7 @@ class ResponseReader {
           break;
         }
         case State::kChunkData: {
-          const size_t n = std::min<uint64_t>(remaining_, buf.size());
-          buf.erase(0, n);
-          remaining_ -= n;
-          if (remaining_ != 0) return Result::kNeedMore;
+          if (!skip_remaining(buf)) return Result::kNeedMore;
           state_ = State::kChunkCrlf;
           break;
         }
@@ -131,6 +123,14 @@ class ResponseReader {
   int status() const { return status_; }
 
  private:
+  // Drops up to remaining_ bytes of body from buf; true once all of them are gone.
+  bool skip_remaining(std::string& buf) {
+    const size_t n = std::min<uint64_t>(remaining_, buf.size());
+    buf.erase(0, n);
+    remaining_ -= n;
+    return remaining_ == 0;
+  }
+
   enum class State { kHead, kBody, kChunkSize, kChunkData, kChunkCrlf, kLastCrlf };
   State state_ = State::kHead;
   uint64_t remaining_ = 0;
