@@ -14,6 +14,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using lockstep::rollout::test::find_route;
+using lockstep::rollout::test::routes_shop_web;
 using lockstep::rollout::test::RolloutScaler;
 using lockstep::rollout::test::RouteSubscriber;
 using lockstep::rollout::test::TempDir;
@@ -117,7 +118,7 @@ TEST_CASE("VerifyWeight reads the real scaler's split status: Verified exactly w
       Logger(LogLevel::kError));
 
   RouteSubscriber routes(scaler.ingest_channel(), "proxy-a");
-  REQUIRE(routes.wait([](const lockstep::v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+  REQUIRE(routes.wait(routes_shop_web));
   // Synced, but no proxy yet: nothing can be claimed.
   CHECK(router.verify_weight(web(), 0, {}) == Verification::kNotVerified);
 

@@ -261,6 +261,9 @@ inline const v1::Route* find_route(const v1::RouteTable& t, const std::string& k
   return nullptr;
 }
 
+// True once the table routes shop/web: the first table every shop test waits for.
+inline bool routes_shop_web(const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }
+
 inline const v1::Backend* find_backend(const v1::Route& r, const std::string& service) {
   for (const auto& b : r.backends()) {
     if (b.service() == service) return &b;

@@ -146,7 +146,7 @@ TEST_CASE("the route table follows creates, updates and deletes of the objects")
   RolloutScaler scaler(clock, kube_settings(write_kubeconfig(dir, api)));
   RouteSubscriber proxy(scaler.ingest_channel(), "proxy-a");
 
-  REQUIRE(proxy.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+  REQUIRE(proxy.wait(routes_shop_web));
   v1::RouteTable t = proxy.latest();
   const v1::Route& route = *find_route(t, "shop/web");
   CHECK(route.hosts(0) == "web.shop.example");
@@ -215,7 +215,7 @@ TEST_CASE("split status: applied only when every connected proxy acknowledged th
   SystemClock clock;
   RolloutScaler scaler(clock, kube_settings(write_kubeconfig(dir, api)));
   RouteSubscriber sub(scaler.ingest_channel(), "proxy-a");
-  REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+  REQUIRE(sub.wait(routes_shop_web));
 
   auto client = plugin_client(api);
   set_split(*client, 1, 20);
@@ -282,7 +282,7 @@ TEST_CASE("410 Gone: the scaler relists and keeps following") {
   SystemClock clock;
   RolloutScaler scaler(clock, kube_settings(write_kubeconfig(dir, api)));
   RouteSubscriber sub(scaler.ingest_channel(), "proxy-a");
-  REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+  REQUIRE(sub.wait(routes_shop_web));
   auto* source = dynamic_cast<KubeApiSource*>(scaler.rollout->source());
   REQUIRE(source);
   REQUIRE(api.wait_for_watches(4, 5s));
@@ -302,7 +302,7 @@ TEST_CASE("an API server restart: watches reconnect and nothing is lost") {
   SystemClock clock;
   RolloutScaler scaler(clock, kube_settings(write_kubeconfig(dir, api)));
   RouteSubscriber sub(scaler.ingest_channel(), "proxy-a");
-  REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+  REQUIRE(sub.wait(routes_shop_web));
   REQUIRE(api.wait_for_watches(4, 5s));
   api.restart();
   // A change right after the restart, while the scaler is reconnecting.
@@ -314,7 +314,7 @@ TEST_CASE("an API server restart: watches reconnect and nothing is lost") {
   }));
   CHECK(api.wait_for_watches(4, 10s));
   // The proxies were never sent an empty or partial table.
-  for (const auto& t : sub.tables()) CHECK(find_route(t, "shop/web") != nullptr);
+  for (const auto& t : sub.tables()) CHECK(routes_shop_web(t));
 }
 
 TEST_CASE("token rotation: the new service-account token is read from the file") {
@@ -326,7 +326,7 @@ TEST_CASE("token rotation: the new service-account token is read from the file")
   api.set_tokens({"token-1"});
   RolloutScaler scaler(clock, kube_settings(kubeconfig));
   RouteSubscriber sub(scaler.ingest_channel(), "proxy-a");
-  REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+  REQUIRE(sub.wait(routes_shop_web));
   // The kubelet rotates the token; the API server stops accepting the old one and drops the
   // watches that were authenticated with it.
   dir.write("token", "token-2\n");
@@ -355,7 +355,7 @@ TEST_CASE("a replica that has not synced claims nothing and publishes nothing") 
   CHECK(body["applied"] == false);
   CHECK(sub.tables().empty());
   api.fail_next(0, 503);
-  REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+  REQUIRE(sub.wait(routes_shop_web));
   CHECK(scaler.admin_get("/v1/routes/shop/web").first == 200);
 }
 
@@ -371,7 +371,7 @@ TEST_CASE("KEDA's answers follow the Rollout: rolloutAware requestRate") {
   ManualClock clock;
   RolloutScaler scaler(clock, kube_settings(write_kubeconfig(dir, api)), /*maintenance=*/false);
   RouteSubscriber sub(scaler.ingest_channel(), "proxy-a");
-  REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+  REQUIRE(sub.wait(routes_shop_web));
 
   // Traffic: 40 req/s to stable and 60 to canary (header routes send the beta users there),
   // though Argo gives the canary only 20% of the replicas.
@@ -502,7 +502,7 @@ TEST_CASE("only the configured namespaces and label selectors are watched") {
   settings.kubernetes.scaled_object_selector = "lockstep.dev/enabled=true";
   RolloutScaler scaler(clock, settings);
   RouteSubscriber sub(scaler.ingest_channel(), "proxy-a");
-  REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+  REQUIRE(sub.wait(routes_shop_web));
   CHECK(sub.latest().routes_size() == 1);
   CHECK(scaler.rollout->source()->describe().find("namespaces=shop") != std::string::npos);
 
@@ -584,7 +584,7 @@ TEST_CASE("per-backend series carry the role the route table gives each backend"
   ManualClock clock;
   RolloutScaler scaler(clock, kube_settings(write_kubeconfig(dir, api)), /*maintenance=*/false);
   RouteSubscriber sub(scaler.ingest_channel(), "proxy-a");
-  REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+  REQUIRE(sub.wait(routes_shop_web));
   keda::FakeProxy proxy(scaler.ingest_channel(), "proxy-a", 1);
   REQUIRE(proxy.connect());
   const uint32_t s = proxy.define("shop/web", "web-stable");
@@ -626,7 +626,7 @@ TEST_CASE("in-cluster mode: service account, CA and API server from the pod's en
     CHECK(scaler.rollout->source()->describe() ==
           "kubernetes https://127.0.0.1:" + std::to_string(api.port()));
     RouteSubscriber sub(scaler.ingest_channel(), "proxy-a");
-    REQUIRE(sub.wait([](const v1::RouteTable& t) { return find_route(t, "shop/web") != nullptr; }));
+    REQUIRE(sub.wait(routes_shop_web));
     REQUIRE(api.wait_for_watches(4, 10s));  // no request in flight with the old token
 
     // The kubelet rotates the projected token (atomic rename); the API server then refuses the
