@@ -81,7 +81,6 @@ class IngestService::ParseBlock {
   size_t size_ = kMinParseBlock;
 };
 
-
 // A stream's state shared with the apply pool and the service (for shutdown). Reactor calls are
 // made without holding `mu` (gRPC may run reactions inline). The reactor is alive while a read,
 // a write or an apply is in progress, or Finish has not been called; all of that is decided
