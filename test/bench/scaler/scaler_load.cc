@@ -382,6 +382,10 @@ void time_activations(const std::shared_ptr<grpc::Channel>& keda, const std::sha
     std::atomic<int64_t> got_ns{0};
     std::thread thread;
   };
+  // The timing thread sleeps until a reader has seen its `true` (the reader stamps the time first):
+  // spinning here would take a core from the scaler on a small machine and time the spin instead.
+  std::mutex got_mu;
+  std::condition_variable got_cv;
   const int base = 1'000'000 + round * 10'000;  // routes of their own
   std::vector<std::unique_ptr<Watch>> watches;
   for (int i = 0; i < n; ++i) {
@@ -389,11 +393,16 @@ void time_activations(const std::shared_ptr<grpc::Channel>& keda, const std::sha
     w->ctx.set_deadline(std::chrono::system_clock::now() + 10min);
     w->reader = stub->StreamIsActive(&w->ctx, trigger_ref(base + i));
     Watch* raw = w.get();
-    w->thread = std::thread([raw] {
+    w->thread = std::thread([raw, &got_mu, &got_cv] {
       es::IsActiveResponse r;
       while (raw->reader->Read(&r)) {
         if (r.result() && raw->got_ns.load() == 0) {
-          raw->got_ns.store(Clock::now().time_since_epoch().count());
+          const int64_t now = Clock::now().time_since_epoch().count();
+          {
+            std::lock_guard<std::mutex> lock(got_mu);
+            raw->got_ns.store(now);
+          }
+          got_cv.notify_all();
         }
       }
       raw->reader->Finish();
@@ -428,8 +437,10 @@ void time_activations(const std::shared_ptr<grpc::Channel>& keda, const std::sha
     s->set_held(1);
     const auto t0 = Clock::now();
     stream->Write(m);
-    const auto deadline = t0 + 2s;
-    while (watches[i]->got_ns.load() == 0 && Clock::now() < deadline) std::this_thread::yield();
+    {
+      std::unique_lock<std::mutex> lock(got_mu);
+      got_cv.wait_until(lock, t0 + 2s, [&] { return watches[i]->got_ns.load() != 0; });
+    }
     const int64_t got = watches[i]->got_ns.load();
     lat.add(got == 0 ? 2s : Clock::time_point(Clock::duration(got)) - t0);
   }
