@@ -496,6 +496,15 @@ TEST_CASE("the authority's thread rebuilds while other threads read, and settles
       if (table) CHECK(table->routes_size() <= static_cast<int>(apps.size()));
     }
   });
+  // The first table is already the wanted one (the state starts final): wait for it, then for a
+  // build after the changes below, or the wait could end before the thread has seen any of them
+  // (failed 1 in 412 under a parallel ctest: it then built one intermediate table and stopped).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!authority.table()) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const uint64_t first_builds = authority.builds();
   size_t changes = 0;
   for (int v = 1; v <= 200; ++v, ++changes) state.upsert(slice(app0, "stable", 1 + v % 3, v));
   for (const auto& o : finals) {
@@ -504,8 +513,9 @@ TEST_CASE("the authority's thread rebuilds while other threads read, and settles
     ++changes;
   }
   const Table want = from_scratch(finals);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!authority.table() || authority.table()->version != want.version) {
+  // Every intermediate slice of app0 differs from its final one, which comes last: once a build
+  // after the changes shows the wanted version, what is left to drain changes nothing.
+  while (authority.builds() == first_builds || authority.table()->version != want.version) {
     REQUIRE(std::chrono::steady_clock::now() < deadline);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
