@@ -1,10 +1,13 @@
 #include "scaler/scaler_server.h"
 
 #include <grpcpp/health_check_service_interface.h>
-#include <malloc.h>
 #include <grpcpp/resource_quota.h>
+#include <malloc.h>
 #include <nlohmann/json.hpp>
 #include <prometheus/registry.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 namespace lockstep::scaler {
 
@@ -18,6 +21,18 @@ class ScalerServer::ApplyObserver final : public aggregator::IngestObserver {
 };
 
 namespace {
+
+#if defined(__GLIBC__)
+// This process's resident size (the second field of /proc/self/statm, in pages), or -1.
+int64_t resident_bytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return -1;
+  long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lld %lld", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE) : -1;
+}
+#endif
 
 aggregator::AggregatorOptions aggregator_options(const ScalerConfig& c) {
   aggregator::AggregatorOptions o;
@@ -211,19 +226,21 @@ void ScalerServer::maintenance_tick() {
   hub_->tick();
 #if defined(__GLIBC__)
   // Give freed heap pages back, so the resident size tracks what is live, not the high-water mark
-  // of bursts (every proxy reconnecting at once, flat-out ingest). malloc_trim walks every free
-  // chunk with the arena locked: about 1 ms on a steady heap, tens of ms right after a burst,
-  // and every thread allocating from that arena (KEDA calls too) waits. So: every 2 rounds
-  // while it stays under 5 ms, backing off up to 16 rounds after slow ones.
-  if (++ticks_ >= next_trim_tick_) {
+  // of bursts (every proxy reconnecting at once, flat-out ingest); HeapTrimPolicy says how often it
+  // is worth locking the heap for that.
+  if (trim_.due()) {
+    const int64_t before = resident_bytes();
     const auto started = std::chrono::steady_clock::now();
     malloc_trim(0);
     const auto took = std::chrono::steady_clock::now() - started;
-    const bool slow = took > std::chrono::milliseconds(5);
-    log_.debug("malloc_trim", {{"took_us", std::to_string(std::chrono::duration_cast<
-                                                std::chrono::microseconds>(took).count())}});
-    trim_every_ = slow ? std::min<uint64_t>(trim_every_ * 2, 16) : 2;
-    next_trim_tick_ = ticks_ + trim_every_;
+    const int64_t after = resident_bytes();
+    trim_.trimmed(before, after, took);
+    const auto took_us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+    log_.debug("malloc_trim",
+               {{"took_us", std::to_string(took_us)},
+                {"resident_before_kib", std::to_string(before >> 10)},
+                {"resident_after_kib", std::to_string(after >> 10)},
+                {"next_in_rounds", std::to_string(trim_.wait_rounds())}});
   }
 #endif
 }

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "scaler/activation_hub.h"
 #include "scaler/external_scaler_service.h"
+#include "scaler/heap_trim.h"
 #include "scaler/metric_computation.h"
 #include "scaler/scaler_collector.h"
 #include "scaler/scaler_config.h"
@@ -111,9 +112,7 @@ class ScalerServer {
   std::mutex maintenance_mu_;
   std::condition_variable maintenance_cv_;
   bool stopping_ = false;  // guarded by maintenance_mu_
-  uint64_t ticks_ = 0;  // maintenance rounds (maintenance thread or the test calling the tick)
-  uint64_t trim_every_ = 2;     // rounds between two malloc_trim calls (see maintenance_tick)
-  uint64_t next_trim_tick_ = 2;
+  HeapTrimPolicy trim_;  // when maintenance rounds run malloc_trim (maintenance thread or test)
   bool started_ = false;
   bool stopped_ = false;
   std::thread maintenance_;
