@@ -78,6 +78,9 @@ size_t Aggregator::route_count() const {
 std::shared_ptr<Route> Aggregator::create_route_locked(const std::string& key) {
   auto route = std::make_shared<Route>(key, options_.default_shape, started_unix_ms_);
   routes_.emplace(key, route);
+  route->order_index_ = route_list_.size();
+  route_list_.push_back(route.get());
+  longest_window_ms_ = std::max<int64_t>(longest_window_ms_, route->shape().window_ms);
   return route;
 }
 
@@ -103,6 +106,7 @@ void Aggregator::reshape_locked(Route& route, const RouteShape& shape) {
   const int64_t now = clock_.unix_ms();
   route.shape_granularity_ms_.store(shape.granularity_ms, std::memory_order_relaxed);
   route.shape_window_ms_.store(shape.window_ms, std::memory_order_relaxed);
+  longest_window_ms_ = std::max<int64_t>(longest_window_ms_, shape.window_ms);
   for (auto& s : route.owned_series_) s->reshape(shape, now);
   if (!route.owned_series_.empty()) {
     auto it = routes_.find(route.key());
@@ -268,6 +272,7 @@ int64_t Aggregator::eviction_idle_ms(const Route& route) const {
 }
 
 void Aggregator::sweep() {
+  std::lock_guard<std::mutex> one_sweep(sweep_mu_);
   const int64_t now = clock_.unix_ms();
 
   // 1. Drain rings replaced while writers were inside them.
@@ -284,9 +289,7 @@ void Aggregator::sweep() {
   int64_t longest_window = options_.default_shape.window_ms;
   {
     std::lock_guard<std::mutex> lock(routes_mu_);
-    for (const auto& [k, r] : routes_) {
-      longest_window = std::max<int64_t>(longest_window, r->shape().window_ms);
-    }
+    longest_window = std::max(longest_window, longest_window_ms_);
   }
   const int64_t ttl = std::max<int64_t>(options_.proxy_state_ttl.count(), longest_window);
   {
@@ -322,22 +325,31 @@ void Aggregator::sweep() {
     std::erase_if(fleets_, [](const auto& kv) { return kv.second.use_count() == 1; });
   }
 
-  // 3. Evict idle routes nobody references. Decided under routes_mu_, then detached from the
-  //    proxies' states (registry_mu_ -> apply mutex), then their series ids are reused.
+  // 3. Evict idle routes nobody references. The atomic half of the test runs on a copy of the
+  //    route list without the lock; the rest, and the removal, under routes_mu_ for the routes
+  //    that passed. Then they are detached from the proxies' states (registry_mu_ -> apply
+  //    mutex), then their series ids are reused.
+  auto quiet = [&](const Route& r) {
+    return now - r.last_activity_ms() >= eviction_idle_ms(r) && r.in_flight() == 0 && r.held() == 0;
+  };
+  std::vector<Route*> all;
+  {
+    std::lock_guard<std::mutex> lock(routes_mu_);
+    all = route_list_;
+  }
+  std::erase_if(all, [&](const Route* r) { return !quiet(*r); });
   std::vector<std::shared_ptr<Route>> evicted;
   {
     std::lock_guard<std::mutex> lock(routes_mu_);
-    for (auto it = routes_.begin(); it != routes_.end();) {
-      Route& r = *it->second;
-      const bool idle = r.pins_.empty() && r.stream_refs_ == 0 &&
-                        now - r.last_activity_ms() >= eviction_idle_ms(r) && r.in_flight() == 0 &&
-                        r.held() == 0;
-      if (idle) {
-        evicted.push_back(it->second);
-        it = routes_.erase(it);
-      } else {
-        ++it;
-      }
+    for (Route* r : all) {
+      if (!r->pins_.empty() || r->stream_refs_ != 0 || !quiet(*r)) continue;
+      auto it = routes_.find(r->key());
+      evicted.push_back(it->second);
+      routes_.erase(it);
+      Route* last = route_list_.back();
+      route_list_[r->order_index_] = last;
+      last->order_index_ = r->order_index_;
+      route_list_.pop_back();
     }
     // Pending drains of an evicted route no longer matter.
     std::erase_if(pending_drains_, [&](const PendingDrain& d) {

@@ -234,6 +234,15 @@ class Aggregator {
   std::vector<uint32_t> free_series_ids_;
   uint32_t next_series_id_ = 0;
   std::vector<PendingDrain> pending_drains_;
+  // Every route, in no order (Route::order_index_ is a route's place): sweep() copies it in
+  // microseconds instead of walking the map under routes_mu_, which new series definitions (a
+  // cold start's first report) wait for.
+  std::vector<Route*> route_list_;
+  // The longest window of any route, ever (shapes only grow; an evicted route's window stays
+  // counted, which only keeps proxy states a little longer).
+  int64_t longest_window_ms_ = 0;
+
+  std::mutex sweep_mu_;  // one sweep at a time: only sweep() erases routes, so its pointers live
 
   mutable std::mutex registry_mu_;
   // Guarded by registry_mu_:

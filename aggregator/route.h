@@ -197,6 +197,7 @@ class Route {
   std::atomic<int64_t> signal_steady_ns_{0};
 
   // Guarded by the aggregator mutex:
+  size_t order_index_ = 0;       // its place in the aggregator's route list
   int stream_refs_ = 0;          // live ingest streams that defined one of its series
   std::vector<RouteShape> pins_;  // shapes of the triggers that keep it (never evicted while any)
 };

@@ -3,6 +3,10 @@
 // gauge grace period.
 #include <doctest/doctest.h>
 
+#include <set>
+#include <string>
+#include <vector>
+
 #include "aggregator/aggregator.h"
 #include "aggregator/ingest_session.h"
 #include "report_builder.h"
@@ -414,6 +418,54 @@ TEST_CASE("idle routes nobody references are evicted, pinned or referenced ones 
   clock.advance(10min);
   scaler.agg->sweep();
   CHECK(scaler.agg->route_count() == 0);
+}
+
+TEST_CASE("evictions in any order keep every other route: the sweep's route list stays whole") {
+  ManualClock clock;
+  Scaler scaler(clock, AggregatorOptions{.route_idle_eviction = 5min, .gauge_grace = 1s,
+                                         .proxy_state_ttl = 1h});
+  // 60 routes; every third pinned. Three rounds: evict the unpinned, bring half of them back,
+  // unpin some, evict again. Each round checks exactly which routes exist.
+  std::vector<RoutePin> pins;
+  std::set<std::string> pinned;
+  auto key = [](int i) { return "shop/r" + std::to_string(i); };
+  for (int i = 0; i < 60; i += 3) {
+    pins.push_back(scaler.agg->pin_route(key(i), RouteShape{}));
+    pinned.insert(key(i));
+  }
+  std::set<std::string> alive;
+  for (int round = 0; round < 3; ++round) {
+    {
+      auto s = scaler.connect("p" + std::to_string(round), 100);
+      ReportBuilder b(1);
+      uint32_t id = 1;
+      for (int i = round; i < 60; i += 1 + round) {
+        b.def(id, key(i), "web").sample(id, 1);
+        ++id;
+        alive.insert(key(i));
+      }
+      send(*s, b, clock);
+      for (const auto& k : pinned) alive.insert(k);
+      scaler.agg->sweep();  // the stream still references its routes: nothing goes
+      CHECK(scaler.agg->route_count() == alive.size());
+    }
+    if (round == 1) {
+      // Unpin the first half of the pinned routes: they may go now too.
+      const size_t half = pins.size() / 2;
+      pins.erase(pins.begin(), pins.begin() + static_cast<long>(half));
+      pinned.clear();
+      for (int i = 0; i < 60; i += 3) {
+        if (static_cast<size_t>(i / 3) >= half) pinned.insert(key(i));
+      }
+    }
+    clock.advance(10min);
+    scaler.agg->sweep();
+    alive = pinned;
+    CHECK(scaler.agg->route_count() == alive.size());
+    for (int i = 0; i < 60; ++i) CHECK(static_cast<bool>(scaler.agg->find_route(key(i))) == (alive.count(key(i)) == 1));
+    scaler.agg->sweep();  // a second sweep over the compacted list finds nothing more
+    CHECK(scaler.agg->route_count() == alive.size());
+  }
 }
 
 TEST_CASE("a dropped series index is rebuilt: reconnects, new definitions and evictions stay exact") {
