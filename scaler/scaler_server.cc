@@ -228,8 +228,8 @@ void ScalerServer::maintenance_tick() {
   // Give freed heap pages back, so the resident size tracks what is live, not the high-water mark
   // of bursts (every proxy reconnecting at once, flat-out ingest); HeapTrimPolicy says how often it
   // is worth locking the heap for that.
-  if (trim_.due()) {
-    const int64_t before = resident_bytes();
+  const int64_t before = resident_bytes();
+  if (before > 0 && trim_.due(before)) {
     const auto started = std::chrono::steady_clock::now();
     malloc_trim(0);
     const auto took = std::chrono::steady_clock::now() - started;
@@ -240,7 +240,8 @@ void ScalerServer::maintenance_tick() {
                {{"took_us", std::to_string(took_us)},
                 {"resident_before_kib", std::to_string(before >> 10)},
                 {"resident_after_kib", std::to_string(after >> 10)},
-                {"next_in_rounds", std::to_string(trim_.wait_rounds())}});
+                {"next_in_rounds", std::to_string(trim_.wait_rounds())},
+                {"floor_kib", std::to_string(trim_.floor_bytes() >> 10)}});
   }
 #endif
 }

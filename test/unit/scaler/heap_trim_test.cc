@@ -1,5 +1,6 @@
-// When the maintenance loop trims the heap: often while trims give memory back, rarely while they
-// do not (steady state, or memory still in use), and less often when a trim is slow.
+// When the maintenance loop trims the heap: only while the resident size is above the floor by
+// more than the margin, often while trims give memory back, backing off while they do not, and
+// never in steady state.
 #include "scaler/heap_trim.h"
 
 #include <chrono>
@@ -23,69 +24,79 @@ HeapTrimPolicy::Options options() {
   return o;
 }
 
-// Maintenance rounds until the policy asks for a trim (at most `limit`; limit + 1 if never).
-int rounds_until_due(HeapTrimPolicy& p, int limit = 100) {
+// Maintenance rounds at `resident` until the policy asks for a trim (limit + 1 if it never does).
+int rounds_until_due(HeapTrimPolicy& p, int64_t resident, int limit = 200) {
   for (int i = 1; i <= limit; ++i) {
-    if (p.due()) return i;
+    if (p.due(resident)) return i;
   }
   return limit + 1;
 }
 
 }  // namespace
 
-TEST_CASE("the first trim runs after the shortest wait") {
+TEST_CASE("no trim while the resident size stays within the margin of the smallest seen") {
   HeapTrimPolicy p(options());
-  CHECK(rounds_until_due(p) == 2);
+  CHECK(rounds_until_due(p, 20 * MiB, 10) == 11);
+  CHECK(p.floor_bytes() == 20 * MiB);
+  for (int i = 0; i < 1000; ++i) REQUIRE_FALSE(p.due(20 * MiB + (i % 9) * MiB / 2));
 }
 
-TEST_CASE("in steady state the waits double up to the longest and stay there") {
+TEST_CASE(
+    "growth past the margin is trimmed in the round it shows, then every 2 rounds while it gives "
+    "back") {
   HeapTrimPolicy p(options());
-  const int want[] = {2, 4, 8, 16, 16, 16, 16};
-  for (int w : want) {
-    CHECK(rounds_until_due(p) == w);
-    p.trimmed(62 * MiB, 61 * MiB, 2ms);  // 1 MiB back: not worth trimming often
-  }
-  // 1000 rounds of steady state cost 1000 / 16 trims, not 1000 / 2.
-  int trims = 0;
-  for (int i = 0; i < 1000; ++i) {
-    if (p.due()) {
-      ++trims;
-      p.trimmed(62 * MiB, 61 * MiB, 2ms);
-    }
-  }
-  CHECK(trims == 62);
-}
-
-TEST_CASE("a trim that gives memory back resets the wait, so the rest of a burst follows soon") {
-  HeapTrimPolicy p(options());
-  for (int i = 0; i < 5; ++i) {
-    rounds_until_due(p);
-    p.trimmed(62 * MiB, 62 * MiB, 1ms);
-  }
-  REQUIRE(p.wait_rounds() == 16);
-  // A burst ended: the next trim gives 25 MiB back.
-  CHECK(rounds_until_due(p) == 16);
-  p.trimmed(90 * MiB, 65 * MiB, 3ms);
+  CHECK_FALSE(p.due(20 * MiB));
+  CHECK(p.due(72 * MiB));  // proxies connected; their burst is over
+  p.trimmed(72 * MiB, 65 * MiB, 3ms);
   CHECK(p.wait_rounds() == 2);
-  CHECK(rounds_until_due(p) == 2);
-  p.trimmed(65 * MiB, 61 * MiB, 3ms);  // exactly the margin: still worth it
+  CHECK(rounds_until_due(p, 65 * MiB) == 2);
+  p.trimmed(65 * MiB, 61 * MiB, 3ms);
+  CHECK(rounds_until_due(p, 61 * MiB) == 2);
+  p.trimmed(61 * MiB, 61 * MiB, 3ms);  // nothing more: one more try soon
   CHECK(p.wait_rounds() == 2);
-  CHECK(rounds_until_due(p) == 2);
-  p.trimmed(61 * MiB, 61 * MiB, 3ms);
+  CHECK(rounds_until_due(p, 61 * MiB) == 2);
+  p.trimmed(61 * MiB, 61 * MiB, 3ms);  // twice in a row: back off
   CHECK(p.wait_rounds() == 4);
+}
+
+TEST_CASE(
+    "memory in use doubles the wait up to the longest, then becomes the floor and trims stop") {
+  HeapTrimPolicy p(options());
+  CHECK_FALSE(p.due(20 * MiB));
+  const int want[] = {1, 2, 4, 8, 16};
+  int trims = 0;
+  for (int w : want) {
+    CHECK(rounds_until_due(p, 62 * MiB) == w);
+    p.trimmed(62 * MiB, 61 * MiB, 2ms);  // 61 MiB live
+    ++trims;
+  }
+  // After the futile trim at the longest wait, 61 MiB is the floor: steady state costs nothing.
+  CHECK(p.floor_bytes() == 61 * MiB);
+  CHECK(rounds_until_due(p, 62 * MiB, 1000) == 1001);
+  CHECK(trims == 5);
+}
+
+TEST_CASE("a burst is trimmed once at once, then rarely; its memory comes back after it ends") {
+  HeapTrimPolicy p(options());
+  CHECK_FALSE(p.due(60 * MiB));         // floor 60
+  CHECK(p.due(85 * MiB));               // flat-out ingest
+  p.trimmed(85 * MiB, 84 * MiB, 20ms);  // in use (first time: 2) and slow: 4
+  CHECK(p.wait_rounds() == 4);
+  CHECK(rounds_until_due(p, 85 * MiB) == 4);
+  p.trimmed(85 * MiB, 84 * MiB, 2ms);  // in use twice in a row: 8
+  CHECK(rounds_until_due(p, 84 * MiB) == 8);
+  p.trimmed(84 * MiB, 62 * MiB, 3ms);  // the burst ended: given back
+  CHECK(p.wait_rounds() == 2);
+  CHECK_FALSE(p.due(62 * MiB));  // within the margin of the floor
 }
 
 TEST_CASE("a slow trim doubles the wait, even when it gave memory back") {
   HeapTrimPolicy p(options());
-  CHECK(rounds_until_due(p) == 2);
-  p.trimmed(90 * MiB, 60 * MiB, 20ms);
+  CHECK_FALSE(p.due(20 * MiB));
+  CHECK(p.due(60 * MiB));
+  p.trimmed(60 * MiB, 50 * MiB, 20ms);
   CHECK(p.wait_rounds() == 4);
-  CHECK(rounds_until_due(p) == 4);
-  p.trimmed(84 * MiB, 83 * MiB, 20ms);  // little back and slow: 4 -> 8 -> 16
-  CHECK(p.wait_rounds() == 16);
-  CHECK(rounds_until_due(p) == 16);
-  p.trimmed(84 * MiB, 83 * MiB, 20ms);  // capped
-  CHECK(p.wait_rounds() == 16);
+  CHECK(rounds_until_due(p, 60 * MiB) == 4);
 }
 
 TEST_CASE(
@@ -94,7 +105,9 @@ TEST_CASE(
   o.min_rounds = 0;
   o.max_rounds = 0;
   HeapTrimPolicy p(o);
-  CHECK(rounds_until_due(p) == 1);
-  p.trimmed(10 * MiB, 10 * MiB, 1ms);
+  CHECK_FALSE(p.due(10 * MiB));
+  CHECK(p.due(20 * MiB));
+  p.trimmed(20 * MiB, 20 * MiB, 1ms);
   CHECK(p.wait_rounds() == 1);
+  CHECK(p.floor_bytes() == 20 * MiB);  // the longest wait is 1 round: futile at once
 }
