@@ -76,7 +76,7 @@ TEST_CASE(
   CHECK(trims == 5);
 }
 
-TEST_CASE("a burst is trimmed once at once, then rarely; its memory comes back after it ends") {
+TEST_CASE("a burst is trimmed once at once, then rarely, and its memory comes back after it ends") {
   HeapTrimPolicy p(options());
   CHECK_FALSE(p.due(60 * MiB));         // floor 60
   CHECK(p.due(85 * MiB));               // flat-out ingest
