@@ -344,6 +344,8 @@ void Aggregator::sweep() {
     for (Route* r : all) {
       if (!r->pins_.empty() || r->stream_refs_ != 0 || !quiet(*r)) continue;
       auto it = routes_.find(r->key());
+      // Cannot miss (only sweeps erase, one at a time); checked all the same.
+      if (it == routes_.end() || it->second.get() != r) continue;
       evicted.push_back(it->second);
       routes_.erase(it);
       Route* last = route_list_.back();

@@ -378,8 +378,8 @@ void time_get_metrics(es::ExternalScaler::Stub& stub, int routes, const std::ato
 // calls timed meanwhile (KEDA opens its streams once and holds them).
 class Activations {
  public:
-  Activations(const std::shared_ptr<grpc::Channel>& keda, const std::shared_ptr<grpc::Channel>& ingest,
-              int n, int round)
+  Activations(const std::shared_ptr<grpc::Channel>& keda,
+              const std::shared_ptr<grpc::Channel>& ingest, int n, int round)
       : stub_(es::ExternalScaler::NewStub(keda)), istub_(v1::Ingest::NewStub(ingest)), n_(n),
         base_(1'000'000 + round * 10'000) {  // routes of their own
     for (int i = 0; i < n; ++i) {

@@ -462,7 +462,9 @@ TEST_CASE("evictions in any order keep every other route: the sweep's route list
     scaler.agg->sweep();
     alive = pinned;
     CHECK(scaler.agg->route_count() == alive.size());
-    for (int i = 0; i < 60; ++i) CHECK(static_cast<bool>(scaler.agg->find_route(key(i))) == (alive.count(key(i)) == 1));
+    for (int i = 0; i < 60; ++i) {
+      CHECK(static_cast<bool>(scaler.agg->find_route(key(i))) == (alive.count(key(i)) == 1));
+    }
     scaler.agg->sweep();  // a second sweep over the compacted list finds nothing more
     CHECK(scaler.agg->route_count() == alive.size());
   }
