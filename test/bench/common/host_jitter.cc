@@ -16,9 +16,8 @@
 // Inside some virtual machines each of these traps to the host and costs several times what it
 // does on bare metal, which moves every proxy's CPU per request alike.
 //
-// Output (one line per CPU, then the costs, then a summary line):
+// Output: one line per CPU, then a summary line with the costs (wakeup_rtt_us: one CPU / across):
 //   cpu=0 gaps=3 gaps_per_s=1.5 longest_ms=2.10 lost_pct=0.21 guest_switches=4 guest_wait_ms=0.03
-//   costs syscall_ns=1150 wakeup_round_trip_us_same_cpu=7.5 wakeup_round_trip_us_cross_cpu=24.9
 //   host_jitter cpus=2 seconds=2.0 threshold_ms=0.50 gaps_per_s_per_cpu=2.1 longest_ms=4.51
 //     lost_pct=0.34 outside_guest_pct=0.30 syscall_ns=1150 wakeup_rtt_us=7.5/24.9  (one line)
 // lost_pct is the share of the time in gaps; outside_guest_pct subtracts the time the guest kernel
@@ -72,11 +71,16 @@ int64_t guest_wait_ns() {
   return n == 2 ? static_cast<int64_t>(wait) : -1;
 }
 
-void probe(CpuResult& r, int64_t duration_ns, int64_t threshold_ns) {
+// Moves the calling thread onto `cpu`; false if the kernel refused.
+bool pin_self(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
-  CPU_SET(r.cpu, &set);
-  r.pinned = pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+}
+
+void probe(CpuResult& r, int64_t duration_ns, int64_t threshold_ns) {
+  r.pinned = pin_self(r.cpu);
   rusage before{};
   getrusage(RUSAGE_THREAD, &before);
   const int64_t wait_before = guest_wait_ns();
@@ -100,13 +104,6 @@ void probe(CpuResult& r, int64_t duration_ns, int64_t threshold_ns) {
   r.guest_switches = after.ru_nivcsw - before.ru_nivcsw;
   const int64_t wait_after = guest_wait_ns();
   r.guest_wait_ns = wait_before >= 0 && wait_after >= 0 ? wait_after - wait_before : -1;
-}
-
-void pin_self(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
 double syscall_ns() {
@@ -205,10 +202,6 @@ int main(int argc, char** argv) {
   const double sys_ns = syscall_ns();
   const double same = wakeup_round_trip_us(0, 0);
   const double cross = results.size() > 1 ? wakeup_round_trip_us(0, 1) : -1;
-  std::printf(
-      "costs syscall_ns=%.0f wakeup_round_trip_us_same_cpu=%.1f "
-      "wakeup_round_trip_us_cross_cpu=%.1f\n",
-      sys_ns, same, cross);
   const double cpu_secs = static_cast<double>(elapsed) / 1e9;
   std::printf(
       "host_jitter cpus=%zu seconds=%.1f threshold_ms=%.2f gaps_per_s_per_cpu=%.1f "
