@@ -393,14 +393,16 @@ void IngestService::schedule(std::shared_ptr<Control> control, bool urgent) {
 
 void IngestService::worker() {
   const auto tid = static_cast<pid_t>(syscall(SYS_gettid));
-  if (options_.apply_sched_batch) {
-    // SCHED_BATCH: CPU-bound work that never preempts a waking thread (priority 0 is required).
+  if (options_.apply_policy != ApplyPolicy::kNormal) {
+    // Both need static priority 0. SCHED_IDLE ignores nice; SCHED_BATCH weighs by it.
+    const bool idle = options_.apply_policy == ApplyPolicy::kIdle;
     sched_param param{};
-    if (sched_setscheduler(tid, SCHED_BATCH, &param) != 0) {
-      log_.warn("ingest apply thread: cannot use SCHED_BATCH", {{"errno", std::to_string(errno)}});
+    if (sched_setscheduler(tid, idle ? SCHED_IDLE : SCHED_BATCH, &param) != 0) {
+      log_.warn("ingest apply thread: cannot set the scheduling policy",
+                {{"policy", idle ? "SCHED_IDLE" : "SCHED_BATCH"}, {"errno", std::to_string(errno)}});
     }
   }
-  if (options_.apply_nice != 0) {
+  if (options_.apply_policy != ApplyPolicy::kIdle && options_.apply_nice != 0) {
     // Linux: nice applies per thread. Bulk apply yields the CPU to KEDA's calls and activations.
     if (setpriority(PRIO_PROCESS, static_cast<id_t>(tid), options_.apply_nice) != 0) {
       log_.warn("ingest apply thread: cannot set nice", {{"errno", std::to_string(errno)}});

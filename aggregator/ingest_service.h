@@ -23,16 +23,26 @@ class IngestObserver {
   virtual void on_report_applied(std::chrono::nanoseconds duration, size_t entries) = 0;
 };
 
+// How the apply threads are scheduled (Linux policies, set per thread).
+enum class ApplyPolicy {
+  // SCHED_IDLE: an apply thread runs only on CPU time no other thread of the scaler's cgroup
+  // wants, and any waking thread preempts it at once. Under flat-out ingest this keeps KEDA's
+  // calls fastest (docs/benchmarks.md); bulk ingest then lives on the idle time.
+  kIdle,
+  kBatch,   // SCHED_BATCH at apply_nice: never preempts a waking thread, but keeps a weight
+  kNormal,  // SCHED_OTHER at apply_nice
+};
+
 struct IngestServiceOptions {
   IngestLimits limits;
   // Threads that decode and apply large reports, at a lower CPU priority, so that the gRPC
-  // threads stay free for KEDA's calls and for small (urgent) reports. Nice is per thread on
-  // Linux, and inside a container's cgroup it only orders the scaler's own threads: bulk apply
-  // then runs on what KEDA's calls and activations leave. SCHED_BATCH also keeps an apply thread
-  // that wakes from preempting a running KEDA call.
+  // threads stay free for KEDA's calls and for small (urgent) reports. Policies and nice are per
+  // thread on Linux, and inside a container's cgroup they only order the scaler's own threads:
+  // bulk apply then runs on what KEDA's calls and activations leave. If those took every cycle,
+  // reports would wait in the queue below and then in flow control, never be dropped.
   int apply_threads = 1;
-  int apply_nice = 19;
-  bool apply_sched_batch = true;
+  ApplyPolicy apply_policy = ApplyPolicy::kIdle;
+  int apply_nice = 19;  // batch and normal policies
   // Reports up to this size are decoded and applied at once on the gRPC thread (a held request
   // is reported alone and small: it must not wait behind bulk reports).
   size_t inline_apply_bytes = 8 << 10;

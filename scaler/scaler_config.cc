@@ -96,12 +96,16 @@ void bind_config(ConfigSchema& s, ScalerConfig& c) {
                  "How far past the scaler's clock a proxy's history may reach.");
   s.add_int("ingest.apply_threads", &c.ingest.apply_threads, 1, 64,
             "Threads that decode and apply large reports (the gRPC threads stay free for KEDA).");
+  s.add_choice("ingest.apply_policy", &c.ingest.apply_policy, {"idle", "batch", "normal"},
+               "Linux scheduling policy of the apply threads. idle (SCHED_IDLE): they run only on "
+               "CPU time no other scaler thread wants and any waking thread preempts them, so bulk "
+               "ingest takes no CPU time from KEDA's calls or an activation. batch (SCHED_BATCH) and normal "
+               "(SCHED_OTHER) run them at apply_nice and give bulk ingest a share of a busy CPU. "
+               "Reports the apply threads cannot take yet wait in queue_bytes, then in flow "
+               "control; none is dropped.");
   s.add_int("ingest.apply_nice", &c.ingest.apply_nice, 0, 19,
-            "Nice value of the apply threads: bulk ingest yields the CPU to KEDA's calls and to "
-            "activations (within the scaler's own cgroup, so only to its own threads).");
-  s.add_bool("ingest.apply_sched_batch", &c.ingest.apply_sched_batch,
-             "Run the apply threads under SCHED_BATCH: a waking apply thread never preempts a "
-             "KEDA call or an activation in progress.");
+            "Nice value of the apply threads under the batch and normal policies (within the "
+            "scaler's own cgroup it orders only the scaler's own threads).");
   s.add_bytes("ingest.inline_apply_bytes", &c.ingest.inline_apply_bytes, 0, 16 << 20,
               "Reports up to this size (e.g. one carrying a held request) are applied at once on "
               "the gRPC thread instead of queueing behind bulk reports.");

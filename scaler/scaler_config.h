@@ -34,7 +34,7 @@ struct ScalerConfig {
     std::chrono::milliseconds max_clock_skew{5000};
     int64_t apply_threads = 1;
     int64_t apply_nice = 19;
-    bool apply_sched_batch = true;
+    std::string apply_policy = "idle";  // idle | batch | normal
     int64_t inline_apply_bytes = 8 << 10;
     int64_t queue_bytes = 4 << 20;
   } ingest;

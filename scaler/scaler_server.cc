@@ -85,7 +85,11 @@ ScalerServer::ScalerServer(ScalerConfig config, const Clock& clock,
   ingest_options.limits = ingest_limits(config_);
   ingest_options.apply_threads = static_cast<int>(config_.ingest.apply_threads);
   ingest_options.apply_nice = static_cast<int>(config_.ingest.apply_nice);
-  ingest_options.apply_sched_batch = config_.ingest.apply_sched_batch;
+  ingest_options.apply_policy = config_.ingest.apply_policy == "normal"
+                                    ? aggregator::ApplyPolicy::kNormal
+                                : config_.ingest.apply_policy == "batch"
+                                    ? aggregator::ApplyPolicy::kBatch
+                                    : aggregator::ApplyPolicy::kIdle;
   ingest_options.inline_apply_bytes = static_cast<size_t>(config_.ingest.inline_apply_bytes);
   ingest_options.queue_bytes = static_cast<size_t>(config_.ingest.queue_bytes);
   ingest_ = std::make_unique<aggregator::IngestService>(*aggregator_, ingest_options,

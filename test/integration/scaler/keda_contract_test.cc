@@ -339,11 +339,18 @@ std::vector<std::pair<int, int>> apply_thread_scheduling(test::Scaler& scaler, s
   return out;
 }
 
-TEST_CASE("bulk apply threads run at the lowest priority, under SCHED_BATCH by default") {
+TEST_CASE("bulk apply threads run under SCHED_IDLE by default, batch and normal at a nice value") {
   ManualClock clock;
   ScalerConfig config = test::loopback_config();
   config.ingest.apply_threads = 2;
   {
+    test::Scaler scaler(clock, config);
+    const auto sched = apply_thread_scheduling(scaler, 2);
+    REQUIRE(sched.size() == 2);
+    for (const auto& [policy, nice] : sched) CHECK(policy == SCHED_IDLE);
+  }
+  {
+    config.ingest.apply_policy = "batch";
     test::Scaler scaler(clock, config);
     const auto sched = apply_thread_scheduling(scaler, 2);
     REQUIRE(sched.size() == 2);
@@ -352,7 +359,7 @@ TEST_CASE("bulk apply threads run at the lowest priority, under SCHED_BATCH by d
       CHECK(nice == 19);
     }
   }
-  config.ingest.apply_sched_batch = false;
+  config.ingest.apply_policy = "normal";
   // Unprivileged, a thread cannot go below the process' own nice (a test run under `nice`).
   const int nice = std::max(7, getpriority(PRIO_PROCESS, 0));
   config.ingest.apply_nice = nice;
