@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lockstep/v1/ingest.pb.h"
@@ -81,5 +82,9 @@ class ReportComposer {
   uint64_t last_version_ = 0;
   std::vector<SeriesValues> sent_;  // by series index; size = series defined on this stream
 };
+
+// Where in each report interval a proxy's periodic reports fall: a stable hash of the proxy id
+// over [0, interval/4), so a fleet's reports do not all reach the scaler at the same instant.
+int64_t report_phase_ms(std::string_view proxy_id, int64_t interval_ms);
 
 }  // namespace lockstep::proxy

@@ -606,10 +606,12 @@ void Reporter::arm_tick() {
       std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(
                                settings_.report_interval)
                                .count());
-  // Ticks fall on multiples of the interval in wall time, so history boundaries are crossed
-  // right after they pass.
+  // Ticks fall at this proxy's phase past each multiple of the interval in wall time: history
+  // boundaries are crossed right before a tick, and a fleet's reports reach the scaler spread
+  // over the first quarter of the interval instead of all in the same millisecond.
+  const int64_t phase = report_phase_ms(identity_.proxy_id, interval_ms);
   const int64_t now = clock_.unix_ms();
-  int64_t delay = interval_ms - ((now % interval_ms) + interval_ms) % interval_ms;
+  int64_t delay = interval_ms - ((now - phase) % interval_ms + interval_ms) % interval_ms;
   if (delay <= 0) delay = interval_ms;
   tick_timer_.expires_after(std::chrono::milliseconds(delay));
   tick_timer_.async_wait([this](error_code ec) {

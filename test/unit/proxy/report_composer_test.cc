@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <numeric>
+#include <string>
+#include <vector>
 
 namespace lockstep::proxy {
 namespace {
@@ -130,6 +132,26 @@ TEST_CASE("large openings are split into reports under the entry limit") {
     defs += r.defs_size();
   }
   CHECK(defs == 25);
+}
+
+TEST_CASE("report phases: stable per proxy, within the first quarter, spread over a fleet") {
+  CHECK(report_phase_ms("web-5d8f9c7b6-x2k4q", 250) == report_phase_ms("web-5d8f9c7b6-x2k4q", 250));
+  CHECK(report_phase_ms("any", 3) == 0);  // no room to spread
+  CHECK(report_phase_ms("", 1000) >= 0);
+  // 400 pod names of one Deployment over a 1 s interval: every phase in [0, 250) ms, and each
+  // 25 ms slice of that quarter gets some of them and none more than a fifth.
+  std::vector<int> slices(10, 0);
+  for (int i = 0; i < 400; ++i) {
+    const std::string pod = "lockstep-proxy-6b7f5d9c4-" + std::to_string(i * 7919);
+    const auto phase = report_phase_ms(pod, 1000);
+    REQUIRE(phase >= 0);
+    REQUIRE(phase < 250);
+    ++slices[static_cast<size_t>(phase / 25)];
+  }
+  for (int n : slices) {
+    CHECK(n > 0);
+    CHECK(n <= 80);
+  }
 }
 
 }  // namespace
