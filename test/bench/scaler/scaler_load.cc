@@ -5,9 +5,11 @@
 //       decoded reports flat out while this thread times the GetMetrics path (trigger lookup,
 //       metric read, response) for random routes.
 //   scaler_load remote --keda HOST:PORT --ingest HOST:PORT [--routes 10000] [--proxies 100]
-//       [--seconds 5] [--activations 200] [--proxy-nice 10]
+//       [--seconds 5] [--activations 200] [--proxy-nice 10] [--ingest-connections N]
 //       A real scaler over loopback: `proxies` report streams push every route as fast as the
-//       scaler acks (encode, send, decode, apply); meanwhile a KEDA-like client times GetMetrics.
+//       scaler acks (encode, send, decode, apply), each on its own connection as deployed (or
+//       shared round robin over --ingest-connections); meanwhile a KEDA-like client times
+//       GetMetrics.
 //       Then the activation latency: a report with a held request -> `true` on an open
 //       StreamIsActive, idle and while ingest runs flat out. The proxies run in a child process
 //       at nice --proxy-nice (they stand for other machines), the KEDA-like client (and the one
@@ -64,6 +66,7 @@ struct Args {
   // The proxies run on other machines in production; here they share the scaler's two cores, and
   // at nice 0 a hundred of them would take CPU from the KEDA-like client that measures latency.
   int proxy_nice = 10;
+  int ingest_connections = 0;  // 0: one per proxy
 };
 
 // Lowers the calling thread's CPU priority (Linux: nice is per thread).
@@ -91,6 +94,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--scaler-pid") a.scaler_pid = std::stoi(v);
     else if (k == "--steady-seconds") a.steady_seconds = std::stod(v);
     else if (k == "--proxy-nice") a.proxy_nice = std::stoi(v);
+    else if (k == "--ingest-connections") a.ingest_connections = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       std::exit(2);
@@ -291,11 +295,13 @@ class PushingProxy {
     return true;
   }
 
-  // Reports every `period` (0: as fast as the scaler acks, at most `window` unacknowledged).
+  // Reports every `period` (0: as fast as the scaler acks, at most `window` unacknowledged),
+  // the first at `phase` past the start, as lockstep-proxy spreads a fleet's reports over the
+  // first quarter of its interval.
   void run(const std::atomic<bool>& stop, std::atomic<uint64_t>& entries, int window,
-           std::chrono::milliseconds period = 0ms) {
+           std::chrono::milliseconds period = 0ms, Clock::duration phase = {}) {
     nice_this_thread(nice_);
-    auto next = Clock::now();
+    auto next = Clock::now() + phase - period;  // the loop adds a period before each report
     while (!stop.load(std::memory_order_relaxed)) {
       if (period > 0ms) {
         next += period;
@@ -518,9 +524,12 @@ int run_proxies(const Args& a, int in, int out) {
   if (read_line(in) != "go") std::_Exit(4);
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(64 << 20);
-  // Several connections, so the proxies' streams are not all on one HTTP/2 connection.
+  // One connection per proxy, as deployed (each proxy is a pod with its own channel), unless
+  // --ingest-connections says fewer: then the streams share them round robin.
   std::vector<std::shared_ptr<grpc::Channel>> ingest_channels;
-  for (int i = 0; i < 8; ++i) {
+  const int connections = a.ingest_connections > 0 ? std::min(a.ingest_connections, a.proxies)
+                                                    : a.proxies;
+  for (int i = 0; i < connections; ++i) {
     grpc::ChannelArguments ca = args;
     ca.SetInt("lockstep.load.channel", i);  // distinct args: distinct subchannel
     ingest_channels.push_back(
@@ -558,7 +567,12 @@ int run_proxies(const Args& a, int in, int out) {
     std::vector<std::thread> threads;
     const auto start = Clock::now();
     for (auto& p : proxies) {
-      threads.emplace_back([&, raw = p.get()] { raw->run(stop, entries, 4, period); });
+      // Phases spread evenly over the first quarter of the period (lockstep-proxy: by a hash
+      // of its id).
+      const auto phase = period / 4 * static_cast<int>(threads.size()) /
+                         static_cast<int>(proxies.size());
+      threads.emplace_back(
+          [&, raw = p.get(), phase] { raw->run(stop, entries, 4, period, phase); });
     }
     send_line(out, "started");
     if (read_line(in) != "stop") std::_Exit(4);
@@ -620,9 +634,11 @@ int run_remote(const Args& a) {
   send_line(cmd, "go");
   Reaper reaper{child, cmd};
   if (read_line(reply) != "ready") return 1;
-  std::printf("remote: %d routes x %d proxies, %.1f s of ingest; proxies in process %d at nice %d, "
-              "KEDA client in process %d at nice 0\n",
-              a.routes, a.proxies, a.seconds, static_cast<int>(child), a.proxy_nice,
+  const int connections = a.ingest_connections > 0 ? std::min(a.ingest_connections, a.proxies)
+                                                    : a.proxies;
+  std::printf("remote: %d routes x %d proxies on %d connections, %.1f s of ingest; proxies in "
+              "process %d at nice %d, KEDA client in process %d at nice 0\n",
+              a.routes, a.proxies, connections, a.seconds, static_cast<int>(child), a.proxy_nice,
               static_cast<int>(getpid()));
   if (std::getenv("LOCKSTEP_LOAD_IDLE_PAUSE") != nullptr) {
     std::printf("connected; pausing %s s\n", std::getenv("LOCKSTEP_LOAD_IDLE_PAUSE"));
@@ -648,14 +664,33 @@ int run_remote(const Args& a) {
   if (a.steady_seconds > 0) {
     send_line(cmd, "run 1000");
     if (read_line(reply) != "started") return 1;
-    std::this_thread::sleep_for(std::chrono::duration<double>(a.steady_seconds));
-    const auto [rss, hwm] = resident(a.scaler_pid);
+    // The resident size rises with each second's reports and falls as they are applied and the
+    // heap is trimmed: sample it every 100 ms over the second half (the first half lets the
+    // connect burst's trims run) and give the spread, not one instant.
+    const auto steady_start = Clock::now();
+    const auto steady_end = steady_start + std::chrono::duration_cast<Clock::duration>(
+                                               std::chrono::duration<double>(a.steady_seconds));
+    std::this_thread::sleep_until(steady_start + (steady_end - steady_start) / 2);
+    long rss_min = 0, rss_max = 0, hwm = 0;
+    double rss_sum = 0;
+    int samples = 0;
+    for (auto t = Clock::now(); t < steady_end; t += 100ms) {
+      const auto [rss, h] = resident(a.scaler_pid);
+      rss_min = samples == 0 ? rss : std::min(rss_min, rss);
+      rss_max = std::max(rss_max, rss);
+      rss_sum += static_cast<double>(rss);
+      hwm = h;
+      ++samples;
+      std::this_thread::sleep_until(t + 100ms);
+    }
     double secs;
     uint64_t rejects;
     const uint64_t e = stop_run(&secs, &rejects);
-    std::printf("%-44s %.2fM entries/s; scaler VmRSS %.1f MiB (VmHWM so far %.1f MiB)\n",
+    std::printf("%-44s %.2fM entries/s; scaler VmRSS avg %.1f MiB (min %.1f, max %.1f over the "
+                "last %.0f s; VmHWM so far %.1f MiB)\n",
                 "steady state, 1 report/s per proxy:", static_cast<double>(e) / secs / 1e6,
-                rss / 1024.0, hwm / 1024.0);
+                rss_sum / std::max(samples, 1) / 1024.0, rss_min / 1024.0, rss_max / 1024.0,
+                a.steady_seconds / 2, hwm / 1024.0);
   }
   // Set up before the phase, timed in its middle.
   Activations busy_activations(keda, activator_channel, a.activations, 1);
