@@ -332,6 +332,13 @@ class PushingProxy {
     stream_->Finish();
   }
   uint64_t rejects() const { return rejects_.load(); }
+  // True once the scaler acknowledged the definitions report (seq 1): it has applied them.
+  bool wait_defined(Clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_until(lock, deadline, [&] {
+      return acked_.load(std::memory_order_acquire) >= 1 || ended_;
+    }) && !ended_;
+  }
   grpc::Status finish_status() {
     if (reader_.joinable()) reader_.join();
     return stream_->Finish();
@@ -394,7 +401,8 @@ class Activations {
               const std::shared_ptr<grpc::Channel>& ingest, int n, int round)
       : stub_(es::ExternalScaler::NewStub(keda)), istub_(v1::Ingest::NewStub(ingest)), n_(n),
         base_(1'000'000 + round * 10'000) {  // routes of their own
-    for (int i = 0; i < n; ++i) {
+    // n + 1 routes: the first activation is untimed (see run()).
+    for (int i = 0; i <= n; ++i) {
       auto w = std::make_unique<Watch>();
       w->ctx.set_deadline(std::chrono::system_clock::now() + 10min);
       w->reader = stub_->StreamIsActive(&w->ctx, trigger_ref(base_ + i));
@@ -437,8 +445,11 @@ class Activations {
     for (auto& w : watches_) w->thread.join();
   }
 
+  // The first activation after setup takes a cold path (1.5-2.2 ms in every run, against a p50
+  // of 0.35-0.5 ms) and is not timed: a benchmark warms up before the phase it measures, and of
+  // 200 samples p99 is the second slowest.
   void run(Percentiles& lat) {
-    for (int i = 0; i < n_; ++i) {
+    for (int i = 0; i <= n_; ++i) {
       v1::ReportRequest m;
       auto* r = m.mutable_report();
       r->set_seq(i + 1);
@@ -459,6 +470,7 @@ class Activations {
         got_cv_.wait_until(lock, t0 + 2s, [&] { return watches_[i]->got_ns.load() != 0; });
       }
       const int64_t got = watches_[i]->got_ns.load();
+      if (i == 0) continue;  // the warm-up
       lat.add(got == 0 ? 2s : Clock::time_point(Clock::duration(got)) - t0);
     }
   }
@@ -553,6 +565,15 @@ int run_proxies(const Args& a, int in, int out) {
         std::_Exit(1);
       }
       std::this_thread::sleep_for(200ms);
+    }
+  }
+  // The scaler applies the 100 x 10k definitions in the background; the idle phase that follows
+  // must find it idle, so wait until every proxy's definitions are acknowledged.
+  const auto defined_by = Clock::now() + 60s;
+  for (auto& p : proxies) {
+    if (!p->wait_defined(defined_by)) {
+      std::fprintf(stderr, "a proxy's definitions were not acknowledged within 60 s\n");
+      std::_Exit(1);
     }
   }
   send_line(out, "ready");
