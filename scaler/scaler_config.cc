@@ -64,7 +64,9 @@ void bind_config(ConfigSchema& s, ScalerConfig& c) {
 
   s.add_string("keda.listen", &c.keda.listen,
                "gRPC address KEDA calls (externalscaler.ExternalScaler). May equal ingest.listen: "
-               "both services then share one server.",
+               "both services then share one server and its memory quota, and under an ingest "
+               "burst gRPC may refuse a new KEDA stream (RST_STREAM ENHANCE_YOUR_CALM; KEDA "
+               "retries). Keep them apart in production.",
                address_check());
   bind_tls(s, "keda.tls", c.keda.tls, "KEDA");
   s.add_duration("keda.trigger_idle_ttl", &c.keda.trigger_idle_ttl, 1min, 24h,
