@@ -445,8 +445,8 @@ class Activations {
     for (auto& w : watches_) w->thread.join();
   }
 
-  // The first activation after setup takes a cold path (1.5-2.2 ms in every run, against a p50
-  // of 0.35-0.5 ms) and is not timed: a benchmark warms up before the phase it measures, and of
+  // The first activation after setup takes a cold path (1.2-2.4 ms in every run, against a p50
+  // of 0.3-0.5 ms) and is not timed: a benchmark warms up before the phase it measures, and of
   // 200 samples p99 is the second slowest.
   void run(Percentiles& lat) {
     for (int i = 0; i <= n_; ++i) {
