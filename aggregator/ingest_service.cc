@@ -399,7 +399,8 @@ void IngestService::worker() {
     sched_param param{};
     if (sched_setscheduler(tid, idle ? SCHED_IDLE : SCHED_BATCH, &param) != 0) {
       log_.warn("ingest apply thread: cannot set the scheduling policy",
-                {{"policy", idle ? "SCHED_IDLE" : "SCHED_BATCH"}, {"errno", std::to_string(errno)}});
+                {{"policy", idle ? "SCHED_IDLE" : "SCHED_BATCH"},
+                 {"errno", std::to_string(errno)}});
     }
   }
   if (options_.apply_policy != ApplyPolicy::kIdle && options_.apply_nice != 0) {

@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "common/fnv.h"
 #include "demo/controller_math.h"
 #include "demo/http_get.h"
 #include "rollout/model/split_annotation.h"
@@ -15,11 +16,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 std::string template_hash(const std::string& version) {
   static constexpr char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  for (unsigned char c : version) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
+  uint64_t h = fnv1a(version);
   std::string out;
   for (int i = 0; i < 10; ++i) {
     out += kAlphabet[h % (sizeof(kAlphabet) - 1)];

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/fnv.h"
+
 namespace lockstep::proxy {
 
 namespace v1 = lockstep::v1;
@@ -131,14 +133,8 @@ void ReportComposer::compose(const std::vector<SeriesName>& names,
 int64_t report_phase_ms(std::string_view proxy_id, int64_t interval_ms) {
   const int64_t spread = interval_ms / 4;
   if (spread <= 0) return 0;
-  // FNV-1a: stable across processes and builds (std::hash need not be), so a proxy keeps its
-  // phase when it restarts.
-  uint64_t h = 14695981039346656037ull;
-  for (const char c : proxy_id) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return static_cast<int64_t>(h % static_cast<uint64_t>(spread));
+  // A stable hash, so a proxy keeps its phase when it restarts.
+  return static_cast<int64_t>(fnv1a(proxy_id) % static_cast<uint64_t>(spread));
 }
 
 }  // namespace lockstep::proxy

@@ -9,6 +9,8 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include "common/fnv.h"
+
 namespace lockstep::rollout {
 namespace {
 
@@ -259,11 +261,8 @@ class Fnv {
   uint64_t value() const { return h_; }
 
  private:
-  void mix(unsigned char c) {
-    h_ ^= c;
-    h_ *= 1099511628211ull;
-  }
-  uint64_t h_ = 1469598103934665603ull;
+  void mix(unsigned char c) { h_ = fnv1a_byte(h_, c); }
+  uint64_t h_ = kFnvOffset;
 };
 
 }  // namespace

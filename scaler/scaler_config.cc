@@ -101,8 +101,9 @@ void bind_config(ConfigSchema& s, ScalerConfig& c) {
   s.add_choice("ingest.apply_policy", &c.ingest.apply_policy, {"idle", "batch", "normal"},
                "Linux scheduling policy of the apply threads. idle (SCHED_IDLE): they run only on "
                "CPU time no other scaler thread wants and any waking thread preempts them, so bulk "
-               "ingest takes no CPU time from KEDA's calls or an activation. batch (SCHED_BATCH) and normal "
-               "(SCHED_OTHER) run them at apply_nice and give bulk ingest a share of a busy CPU. "
+               "ingest takes no CPU time from KEDA's calls or an activation. batch (SCHED_BATCH) "
+               "and normal (SCHED_OTHER) run them at apply_nice and give bulk ingest a share of a "
+               "busy CPU. "
                "Reports the apply threads cannot take yet wait in queue_bytes, then in flow "
                "control; none is dropped.");
   s.add_int("ingest.apply_nice", &c.ingest.apply_nice, 0, 19,

@@ -22,6 +22,13 @@ class ScalerServer::ApplyObserver final : public aggregator::IngestObserver {
 
 namespace {
 
+// ingest.apply_policy, already checked against its choices by the config schema.
+aggregator::ApplyPolicy apply_policy_of(const std::string& name) {
+  if (name == "normal") return aggregator::ApplyPolicy::kNormal;
+  if (name == "batch") return aggregator::ApplyPolicy::kBatch;
+  return aggregator::ApplyPolicy::kIdle;
+}
+
 #if defined(__GLIBC__)
 // This process's resident size (the second field of /proc/self/statm, in pages), or -1.
 int64_t resident_bytes() {
@@ -85,11 +92,7 @@ ScalerServer::ScalerServer(ScalerConfig config, const Clock& clock,
   ingest_options.limits = ingest_limits(config_);
   ingest_options.apply_threads = static_cast<int>(config_.ingest.apply_threads);
   ingest_options.apply_nice = static_cast<int>(config_.ingest.apply_nice);
-  ingest_options.apply_policy = config_.ingest.apply_policy == "normal"
-                                    ? aggregator::ApplyPolicy::kNormal
-                                : config_.ingest.apply_policy == "batch"
-                                    ? aggregator::ApplyPolicy::kBatch
-                                    : aggregator::ApplyPolicy::kIdle;
+  ingest_options.apply_policy = apply_policy_of(config_.ingest.apply_policy);
   ingest_options.inline_apply_bytes = static_cast<size_t>(config_.ingest.inline_apply_bytes);
   ingest_options.queue_bytes = static_cast<size_t>(config_.ingest.queue_bytes);
   ingest_ = std::make_unique<aggregator::IngestService>(*aggregator_, ingest_options,

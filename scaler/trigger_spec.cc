@@ -9,6 +9,7 @@
 
 #include "common/config.h"
 #include "common/dns_name.h"
+#include "common/fnv.h"
 #include "common/duration.h"
 
 namespace lockstep::scaler {
@@ -82,11 +83,7 @@ std::optional<double> parse_number(const std::string& s) {
 }
 
 std::string fnv_hex8(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
+  const uint64_t h = fnv1a(s);
   char buf[9];
   std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(h ^ (h >> 32)));
   return buf;

@@ -69,6 +69,11 @@ struct Args {
   int ingest_connections = 0;  // 0: one per proxy
 };
 
+// The proxies' connections: one each, as deployed, unless --ingest-connections says fewer.
+int ingest_connections(const Args& a) {
+  return a.ingest_connections > 0 ? std::min(a.ingest_connections, a.proxies) : a.proxies;
+}
+
 // Lowers the calling thread's CPU priority (Linux: nice is per thread).
 void nice_this_thread(int nice) {
   if (nice != 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
@@ -539,8 +544,7 @@ int run_proxies(const Args& a, int in, int out) {
   // One connection per proxy, as deployed (each proxy is a pod with its own channel), unless
   // --ingest-connections says fewer: then the streams share them round robin.
   std::vector<std::shared_ptr<grpc::Channel>> ingest_channels;
-  const int connections = a.ingest_connections > 0 ? std::min(a.ingest_connections, a.proxies)
-                                                    : a.proxies;
+  const int connections = ingest_connections(a);
   for (int i = 0; i < connections; ++i) {
     grpc::ChannelArguments ca = args;
     ca.SetInt("lockstep.load.channel", i);  // distinct args: distinct subchannel
@@ -655,8 +659,7 @@ int run_remote(const Args& a) {
   send_line(cmd, "go");
   Reaper reaper{child, cmd};
   if (read_line(reply) != "ready") return 1;
-  const int connections = a.ingest_connections > 0 ? std::min(a.ingest_connections, a.proxies)
-                                                    : a.proxies;
+  const int connections = ingest_connections(a);
   std::printf("remote: %d routes x %d proxies on %d connections, %.1f s of ingest; proxies in "
               "process %d at nice %d, KEDA client in process %d at nice 0\n",
               a.routes, a.proxies, connections, a.seconds, static_cast<int>(child), a.proxy_nice,
